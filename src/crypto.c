@@ -1,0 +1,1 @@
+/* crypto.c: not written yet. */

@@ -1,0 +1,1 @@
+/* disco.c: not written yet. */

@@ -1,0 +1,1 @@
+/* hello.c: not written yet. */

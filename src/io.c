@@ -1,0 +1,1 @@
+/* io.c: not written yet. */

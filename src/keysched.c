@@ -1,0 +1,1 @@
+/* keysched.c: not written yet. */

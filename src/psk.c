@@ -1,0 +1,1 @@
+/* psk.c: not written yet. */
