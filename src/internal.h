@@ -137,4 +137,27 @@ int ppcp__json_get_int(const struct json_t *obj, const char *key, int64_t min, i
 int ppcp__json_get_str(const struct json_t *obj, const char *key, size_t maxlen,
 		       const char **out);
 
+/* A decoded envelope.  Every pointer is borrowed from root, which the
+ * envelope owns (ppcp__msg_release). */
+typedef struct ppcp__envelope {
+	enum ppcp_msg_type type; /* PPCP_MSG_UNKNOWN for a type we do not know */
+	const char *type_name;
+	const char *id; /* NULL when unreadable */
+	int64_t ts;
+	struct json_t *payload;
+	struct json_t *root;
+} ppcp__envelope;
+
+/* Decode one JSON message: strict parse, envelope, payload shape of known
+ * types.  Returns 0, PPCP_ERR_BAD_MESSAGE or PPCP_ERR_BAD_MSG_VERSION; on
+ * error env may still hold what could be read (id) and must be released. */
+int ppcp__msg_decode(const uint8_t *in, size_t len, ppcp__envelope *env);
+void ppcp__msg_release(ppcp__envelope *env);
+/* Check the payload shape of type t (PROTOCOL.md §6, §8). */
+int ppcp__msg_check_payload(enum ppcp_msg_type t, const struct json_t *p);
+/* Encode the envelope canonically; payload NULL = JSON null.  Returns a
+ * malloc'd string (free()) and its length, or NULL on allocation failure. */
+char *ppcp__msg_encode(const char *type_name, const char *id, int64_t ts,
+		       const struct json_t *payload, size_t *len);
+
 #endif /* PPCP_INTERNAL_H */

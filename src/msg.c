@@ -1,1 +1,284 @@
-/* msg.c: not written yet. */
+/*
+ * msg.c - JSON messages (PROTOCOL.md §7): strict parsing, canonical output,
+ * the envelope {v, t, p, i, s} and the payload shapes of each type.
+ *
+ * Notes:
+ *  - Nesting depth is checked by a byte scan before jansson sees the text,
+ *    so a hostile 10^5-deep array costs one pass and no recursion.
+ *  - jansson rejects invalid UTF-8, \u0000 (without JSON_ALLOW_NUL),
+ *    integers that overflow json_int_t (long long) and reals that overflow;
+ *    JSON_REJECT_DUPLICATES rejects duplicate keys.
+ *  - Output is compact, keys sorted, ASCII only: reproducible bytes, which
+ *    the test vectors rely on.  Nothing is ever MACed over JSON.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Depth of [ and { outside strings; returns 0 if within the limit. */
+static int msg_depth_ok(const uint8_t *in, size_t len)
+{
+	int depth = 0;
+	int in_str = 0, esc = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		uint8_t ch = in[i];
+		if (in_str) {
+			if (esc)
+				esc = 0;
+			else if (ch == '\\')
+				esc = 1;
+			else if (ch == '"')
+				in_str = 0;
+			continue;
+		}
+		if (ch == '"') {
+			in_str = 1;
+		} else if (ch == '[' || ch == '{') {
+			if (++depth > PPCP_MAX_JSON_DEPTH)
+				return -1;
+		} else if (ch == ']' || ch == '}') {
+			depth--;
+		}
+	}
+	return 0;
+}
+
+int ppcp__json_parse(const uint8_t *in, size_t len, json_t **out)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	*out = NULL;
+	if (in == NULL || len == 0 || msg_depth_ok(in, len) != 0)
+		return PPCP_ERR_BAD_MESSAGE;
+	v = json_loadb((const char *)in, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (v == NULL)
+		return PPCP_ERR_BAD_MESSAGE;
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return PPCP_ERR_BAD_MESSAGE;
+	}
+	*out = v;
+	return 0;
+}
+
+char *ppcp__json_dump(const json_t *v, size_t *len)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+	if (s != NULL && len != NULL)
+		*len = strlen(s);
+	return s;
+}
+
+int ppcp__valid_ident(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return 0;
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			 c == '.' || c == '_' || c == '-';
+		if (!ok || n >= PPCP_ID_MAX)
+			return 0;
+	}
+	return n >= 1;
+}
+
+/* Message ids: 1..64 printable ASCII characters, no space (PROTOCOL.md §7). */
+static int msg_valid_id(const char *s, size_t n)
+{
+	if (n < 1 || n > PPCP_ID_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+int ppcp__json_get_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out)
+{
+	const json_t *v = json_object_get(obj, key);
+	json_int_t x;
+
+	if (v == NULL || !json_is_integer(v))
+		return PPCP_ERR_BAD_MESSAGE;
+	x = json_integer_value(v);
+	if (x < min || x > max)
+		return PPCP_ERR_BAD_MESSAGE;
+	*out = (int64_t)x;
+	return 0;
+}
+
+int ppcp__json_get_str(const json_t *obj, const char *key, size_t maxlen, const char **out)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (v == NULL || !json_is_string(v) || json_string_length(v) > maxlen)
+		return PPCP_ERR_BAD_MESSAGE;
+	/* An embedded NUL cannot occur: parsing refuses \u0000. */
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* "ext": an array of at most 16 strings, each at most 64 bytes. */
+static int msg_check_ext(const json_t *p)
+{
+	const json_t *a = json_object_get(p, "ext");
+	size_t i;
+	const json_t *e;
+
+	if (a == NULL || !json_is_array(a) || json_array_size(a) > 16)
+		return PPCP_ERR_BAD_MESSAGE;
+	json_array_foreach(a, i, e)
+	{
+		if (!json_is_string(e) || json_string_length(e) > PPCP_ID_MAX)
+			return PPCP_ERR_BAD_MESSAGE;
+	}
+	return 0;
+}
+
+static int msg_check_auth(const json_t *p, int is_ok)
+{
+	const char *s;
+	int64_t n;
+
+	if (!json_is_object(p) || ppcp__json_get_str(p, "proof", 64, &s) != 0 ||
+	    msg_check_ext(p) != 0 ||
+	    ppcp__json_get_int(p, "max_record", PPCP_MAX_HANDSHAKE_RECORD, PPCP_MAX_RECORD_LIMIT,
+			       &n) != 0)
+		return PPCP_ERR_BAD_MESSAGE;
+	if (is_ok) {
+		if (ppcp__json_get_str(p, "server_id", PPCP_ID_MAX, &s) != 0 ||
+		    !ppcp__valid_ident(s))
+			return PPCP_ERR_BAD_MESSAGE;
+	} else if (json_object_get(p, "client_id") != NULL) {
+		if (ppcp__json_get_str(p, "client_id", PPCP_ID_MAX, &s) != 0 ||
+		    !ppcp__valid_ident(s))
+			return PPCP_ERR_BAD_MESSAGE;
+	}
+	return 0;
+}
+
+static int msg_check_optional_str(const json_t *p, const char *key)
+{
+	const json_t *v = json_object_get(p, key);
+	return (v == NULL || json_is_string(v)) ? 0 : PPCP_ERR_BAD_MESSAGE;
+}
+
+int ppcp__msg_check_payload(enum ppcp_msg_type t, const json_t *p)
+{
+	const char *s;
+	int64_t n;
+
+	switch (t) {
+	case PPCP_MSG_AUTH:
+		return msg_check_auth(p, 0);
+	case PPCP_MSG_AUTH_OK:
+		return msg_check_auth(p, 1);
+	case PPCP_MSG_AUTH_FAIL:
+		return json_is_object(p) ? msg_check_optional_str(p, "reason") : PPCP_ERR_BAD_MESSAGE;
+	case PPCP_MSG_HEARTBEAT:
+	case PPCP_MSG_HEARTBEAT_ACK:
+		if (!json_is_object(p))
+			return PPCP_ERR_BAD_MESSAGE;
+		return ppcp__json_get_int(p, "ts", INT64_MIN, INT64_MAX, &n);
+	case PPCP_MSG_COMMAND:
+		if (!json_is_object(p) || ppcp__json_get_str(p, "name", 256, &s) != 0 ||
+		    !json_is_object(json_object_get(p, "args")))
+			return PPCP_ERR_BAD_MESSAGE;
+		return 0;
+	case PPCP_MSG_ERROR:
+		if (!json_is_object(p) || ppcp__json_get_str(p, "code", PPCP_ID_MAX, &s) != 0 ||
+		    ppcp__json_get_str(p, "message", 4096, &s) != 0)
+			return PPCP_ERR_BAD_MESSAGE;
+		return 0;
+	case PPCP_MSG_BYE:
+		if (json_is_null(p))
+			return 0;
+		return json_is_object(p) ? msg_check_optional_str(p, "reason") : PPCP_ERR_BAD_MESSAGE;
+	case PPCP_MSG_RESPONSE:
+	case PPCP_MSG_FILE_REQUEST:
+	case PPCP_MSG_FILE_CHUNK:
+	case PPCP_MSG_KEY_UPDATE:
+	case PPCP_MSG_PING:
+	case PPCP_MSG_PONG:
+		return json_is_object(p) ? 0 : PPCP_ERR_BAD_MESSAGE;
+	default:
+		/* Unknown and raw types: any payload, the engine decides. */
+		return 0;
+	}
+}
+
+void ppcp__msg_release(ppcp__envelope *env)
+{
+	if (env->root != NULL)
+		json_decref(env->root);
+	memset(env, 0, sizeof(*env));
+}
+
+int ppcp__msg_decode(const uint8_t *in, size_t len, ppcp__envelope *env)
+{
+	const json_t *v, *t, *i;
+	int64_t s;
+	int ret;
+
+	memset(env, 0, sizeof(*env));
+	ret = ppcp__json_parse(in, len, &env->root);
+	if (ret != 0)
+		return ret;
+
+	/* Read the id first, so an ERROR answer can name the message. */
+	i = json_object_get(env->root, "i");
+	if (i != NULL && json_is_string(i) && msg_valid_id(json_string_value(i), json_string_length(i)))
+		env->id = json_string_value(i);
+
+	v = json_object_get(env->root, "v");
+	if (v == NULL || !json_is_integer(v))
+		return PPCP_ERR_BAD_MESSAGE;
+	if (json_integer_value(v) != PPCP_PROTOCOL_VERSION)
+		return PPCP_ERR_BAD_MSG_VERSION;
+
+	t = json_object_get(env->root, "t");
+	if (t == NULL || !json_is_string(t) || json_string_length(t) < 1 ||
+	    json_string_length(t) > PPCP_ID_MAX)
+		return PPCP_ERR_BAD_MESSAGE;
+	env->type_name = json_string_value(t);
+	env->type = ppcp_msg_type_from_name(env->type_name);
+
+	if (env->id == NULL)
+		return PPCP_ERR_BAD_MESSAGE;
+	if (ppcp__json_get_int(env->root, "s", INT64_MIN, INT64_MAX, &s) != 0)
+		return PPCP_ERR_BAD_MESSAGE;
+	env->ts = s;
+
+	env->payload = json_object_get(env->root, "p");
+	if (env->payload == NULL)
+		return PPCP_ERR_BAD_MESSAGE;
+	return ppcp__msg_check_payload(env->type, env->payload);
+}
+
+char *ppcp__msg_encode(const char *type_name, const char *id, int64_t ts, const json_t *payload,
+		       size_t *len)
+{
+	json_t *o = json_object();
+	char *s = NULL;
+
+	if (o == NULL)
+		return NULL;
+	/* json_object_set_new steals the new reference; a NULL value fails it. */
+	if (json_object_set_new(o, "v", json_integer(PPCP_PROTOCOL_VERSION)) != 0 ||
+	    json_object_set_new(o, "t", json_string(type_name)) != 0 ||
+	    json_object_set_new(o, "i", json_string(id)) != 0 ||
+	    json_object_set_new(o, "s", json_integer(ts)) != 0 ||
+	    json_object_set(o, "p", payload != NULL ? (json_t *)payload : json_null()) != 0)
+		goto out;
+	s = ppcp__json_dump(o, len);
+out:
+	json_decref(o);
+	return s;
+}
