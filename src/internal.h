@@ -160,4 +160,73 @@ int ppcp__msg_check_payload(enum ppcp_msg_type t, const struct json_t *p);
 char *ppcp__msg_encode(const char *type_name, const char *id, int64_t ts,
 		       const struct json_t *payload, size_t *len);
 
+/* ---- frame.c: length prefix and records (PROTOCOL.md §2, §5) ---------- */
+
+/* A growable output buffer: bytes [off, len) are pending. */
+typedef struct ppcp__buf {
+	uint8_t *p;
+	size_t off, len, cap;
+} ppcp__buf;
+/* Make room for extra more bytes at p + len. 0 or PPCP_ERR_NOMEM. */
+int ppcp__buf_reserve(ppcp__buf *b, size_t extra);
+void ppcp__buf_free(ppcp__buf *b); /* wipes */
+
+typedef struct ppcp__frame_reader {
+	uint8_t hdr[PPCP_LEN_PREFIX];
+	size_t hdr_have;
+	uint32_t body_len;
+	size_t body_have;
+	uint8_t *body;
+	size_t body_cap;
+} ppcp__frame_reader;
+/* Consume from *in/*len until one frame is complete.  Returns 1 with the
+ * body in *body/*blen (borrowed: valid until the next call), 0 when more
+ * input is needed, or PPCP_ERR_FRAME_TOO_LARGE / PPCP_ERR_FRAME_TOO_SHORT
+ * when the length is outside [min, max], judged before allocation. */
+int ppcp__frame_read(ppcp__frame_reader *r, const uint8_t **in, size_t *len, uint32_t min,
+		     uint32_t max, const uint8_t **body, uint32_t *blen);
+/* 1 if part of a frame has been read. */
+int ppcp__frame_reader_partial(const ppcp__frame_reader *r);
+void ppcp__frame_reader_free(ppcp__frame_reader *r);
+
+/* One direction of traffic. */
+typedef struct ppcp__dir {
+	ppcp__aead *aead;
+	uint8_t secret[32];
+	uint8_t iv[12];
+	uint64_t seq;
+	uint64_t bytes;
+} ppcp__dir;
+/* Install a traffic secret: key, iv, seq = 0.  Wipes the previous key. */
+int ppcp__dir_set(ppcp__dir *d, const uint8_t secret[32]);
+/* KEY_UPDATE: S' = ExpandLabel(S, "upd", "", 32), then as ppcp__dir_set. */
+int ppcp__dir_update(ppcp__dir *d);
+void ppcp__dir_clear(ppcp__dir *d);
+/* Append one record (len ‖ nonce ‖ ct ‖ tag) holding p1 ‖ p2 to out. */
+int ppcp__record_seal(ppcp__dir *d, ppcp__buf *out, const uint8_t *p1, size_t n1,
+		      const uint8_t *p2, size_t n2);
+/* Check the nonce, decrypt body[blen] into pt (blen - 28 bytes).  Returns
+ * 0, PPCP_ERR_SEQUENCE (unexpected nonce) or PPCP_ERR_DECRYPT (pt wiped). */
+int ppcp__record_open(ppcp__dir *d, const uint8_t *body, uint32_t blen, uint8_t *pt);
+
+/* ---- hello.c: raw hellos (PROTOCOL.md §3) ---------------------------- */
+typedef struct ppcp__hello {
+	const uint8_t *point; /* 65 bytes, checked on the curve */
+	const uint8_t *nonce; /* 32 bytes */
+	const uint8_t *sid_hash; /* SERVER_HELLO only */
+	const uint8_t *confirm;  /* SERVER_HELLO only */
+} ppcp__hello;
+/* Write HDR(type) ‖ 0x41 ‖ point ‖ nonce into out (106 bytes; the caller
+ * appends sid_hash and s_confirm for a SERVER_HELLO). */
+void ppcp__hello_write(uint8_t *out, uint8_t type, const uint8_t point[65],
+		       const uint8_t nonce[32]);
+/* Parse a hello body of the given type (1 or 2); pointers into body. */
+int ppcp__hello_parse(const uint8_t *body, size_t len, uint8_t type, ppcp__hello *h);
+
+/* ---- base64 (msg.c), RFC 4648 with padding, strict ------------------- */
+size_t ppcp__b64_encode(char *out, const uint8_t *in, size_t len); /* out: 4*ceil(len/3)+1 */
+/* Decode exactly; returns the length, or -1 on any non-canonical input or
+ * if the result would exceed cap. */
+long ppcp__b64_decode(uint8_t *out, size_t cap, const char *in, size_t len);
+
 #endif /* PPCP_INTERNAL_H */

@@ -282,3 +282,91 @@ out:
 	json_decref(o);
 	return s;
 }
+
+/* ---- base64 (RFC 4648 §4, padded) --------------------------------------
+ * Hand-written rather than OpenSSL's EVP_DecodeBlock, which accepts
+ * whitespace and non-canonical padding; proofs and file chunks must have
+ * exactly one encoding. */
+static const char b64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t ppcp__b64_encode(char *out, const uint8_t *in, size_t len)
+{
+	size_t o = 0, i = 0;
+
+	for (; i + 3 <= len; i += 3) {
+		uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+		out[o++] = b64_alphabet[(v >> 18) & 63];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = b64_alphabet[(v >> 6) & 63];
+		out[o++] = b64_alphabet[v & 63];
+	}
+	if (len - i == 1) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		out[o++] = b64_alphabet[(v >> 18) & 63];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = '=';
+		out[o++] = '=';
+	} else if (len - i == 2) {
+		uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
+		out[o++] = b64_alphabet[(v >> 18) & 63];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = b64_alphabet[(v >> 6) & 63];
+		out[o++] = '=';
+	}
+	out[o] = '\0';
+	return o;
+}
+
+static int b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+long ppcp__b64_decode(uint8_t *out, size_t cap, const char *in, size_t len)
+{
+	size_t o = 0;
+
+	if (len % 4 != 0)
+		return -1;
+	for (size_t i = 0; i < len; i += 4) {
+		int v[4];
+		int pad = 0;
+		for (int k = 0; k < 4; k++) {
+			if (in[i + k] == '=' && i + 4 == len && k >= 2) {
+				v[k] = 0;
+				pad++;
+			} else {
+				if (pad > 0)
+					return -1; /* data after '=' */
+				v[k] = b64_value(in[i + k]);
+				if (v[k] < 0)
+					return -1;
+			}
+		}
+		uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
+			     (uint32_t)v[3];
+		size_t n = 3 - (size_t)pad;
+		/* Canonical: the bits under the padding are zero. */
+		if ((pad == 1 && (w & 0xff) != 0) || (pad == 2 && (w & 0xffff) != 0))
+			return -1;
+		if (o + n > cap)
+			return -1;
+		out[o++] = (uint8_t)(w >> 16);
+		if (n > 1)
+			out[o++] = (uint8_t)(w >> 8);
+		if (n > 2)
+			out[o++] = (uint8_t)w;
+	}
+	return (long)o;
+}
