@@ -179,8 +179,8 @@ typedef struct ppcp__frame_reader {
 	uint8_t *body;
 	size_t body_cap;
 } ppcp__frame_reader;
-/* Consume from *in/*len until one frame is complete.  Returns 1 with the
- * body in *body/*blen (borrowed: valid until the next call), 0 when more
+/* Consume from (*in, *len) until one frame is complete.  Returns 1 with the
+ * body in (*body, *blen) (borrowed: valid until the next call), 0 when more
  * input is needed, or PPCP_ERR_FRAME_TOO_LARGE / PPCP_ERR_FRAME_TOO_SHORT
  * when the length is outside [min, max], judged before allocation. */
 int ppcp__frame_read(ppcp__frame_reader *r, const uint8_t **in, size_t *len, uint32_t min,
@@ -228,5 +228,12 @@ size_t ppcp__b64_encode(char *out, const uint8_t *in, size_t len); /* out: 4*cei
 /* Decode exactly; returns the length, or -1 on any non-canonical input or
  * if the result would exceed cap. */
 long ppcp__b64_decode(uint8_t *out, size_t cap, const char *in, size_t len);
+
+/* ---- conn.c test hooks ------------------------------------------------ */
+/* Set the next sequence number of the sending (tx=1) or receiving side. */
+void ppcp__conn_test_set_seq(ppcp_conn *c, int tx, uint64_t seq);
+/* Send KEY_UPDATE now (the extension must be in force). */
+int ppcp__conn_key_update(ppcp_conn *c);
+const ppcp__dir *ppcp__conn_dir(const ppcp_conn *c, int tx);
 
 #endif /* PPCP_INTERNAL_H */
