@@ -5,9 +5,9 @@
  *
  * Implementation notes:
  *  - Every function returns 0 or a PPCP_ERR_* code and never prints or
- *    aborts.  OpenSSL failures become PPCP_ERR_CRYPTO and leave their
- *    reason on OpenSSL's error queue, which we clear so that a later,
- *    unrelated call does not find it there.
+ *    aborts.  OpenSSL failures become PPCP_ERR_CRYPTO, and whatever OpenSSL
+ *    queued while failing is cleared from its error queue, so that a later
+ *    unrelated caller on the thread does not find it there.
  *  - A peer's P-256 point passes our own check (ppcp__p256_check_point)
  *    before OpenSSL sees it: OpenSSL 3.0 imports compressed and hybrid
  *    encodings and the point at infinity, which PPCP's wire format forbids.
@@ -19,13 +19,20 @@
  *    BN_FLG_CONSTTIME, and every temporary secret (scalar bytes, Z, HMAC
  *    blocks) is wiped with OPENSSL_cleanse before it is released.
  *  - HKDF (RFC 5869) is written out on top of HMAC rather than through
- *    EVP_KDF "HKDF": the two are a few lines each, and this avoids
- *    OpenSSL 3.0's 1024-byte cap on the total info length.  An empty salt
- *    is replaced by 32 zero bytes (RFC 5869 §2.2).
+ *    EVP_KDF "HKDF": the two are a few lines each, and this avoids the
+ *    provider's cap on the info length (32 KiB in 3.0.19, less in earlier
+ *    3.0 releases), so any info works.  An empty salt
+ *    is replaced by 32 zero bytes (RFC 5869 §2.2); HMAC pads its key with
+ *    zeros anyway, so this only makes the rule visible.
+ *  - Outputs may alias inputs: HMAC and HKDF copy the key into the MAC
+ *    context and read the message before writing, which keysched.c relies
+ *    on to derive S' from S in place.
  *  - An AES-256-GCM context (ppcp__aead) holds one EVP_CIPHER_CTX whose key
  *    is expanded once in ppcp__aead_new; seal and open only install the
  *    IV and the direction per record.  In-place operation (out == pt, or
- *    out == in) is supported, as EVP allows it for GCM.
+ *    out == in) is supported, as EVP allows it for GCM; a partial overlap
+ *    is not.  open copies the tag before decrypting and wipes out on every
+ *    failure, so no unauthenticated plaintext is ever left behind.
  *  - The interface takes size_t lengths; OpenSSL's EVP update calls take
  *    int, so anything above INT_MAX is refused with PPCP_ERR_INVAL.
  */

@@ -974,6 +974,34 @@ static void test_hkdf_extract_empty_salt_equals_32_zero_bytes(void **state)
 	expect_bytes("empty key", 0, c, sizeof(c), b, sizeof(b));
 }
 
+/* keysched.c derives S' from S in place (ppcp__ks_update); the wrapper
+ * must read all of its input before it writes the output. */
+static void test_hkdf_and_hmac_allow_output_to_alias_input(void **state)
+{
+	uint8_t key[64], buf[64], want[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(ppcp__hkdf_expand(want, 64, key, 32, (const uint8_t *)"upd", 3), 0);
+	memcpy(buf, key, sizeof(buf));
+	assert_int_equal(ppcp__hkdf_expand(buf, 64, buf, 32, (const uint8_t *)"upd", 3), 0);
+	expect_bytes("expand, out == prk", 0, buf, 64, want, 64);
+
+	assert_int_equal(ppcp__hmac_sha256(want, key, 32, key + 32, 32), 0);
+	memcpy(buf, key, sizeof(buf));
+	assert_int_equal(ppcp__hmac_sha256(buf, buf, 32, buf + 32, 32), 0);
+	expect_bytes("hmac, out == key", 0, buf, 32, want, 32);
+	memcpy(buf, key, sizeof(buf));
+	assert_int_equal(ppcp__hmac_sha256(buf + 32, buf, 32, buf + 32, 32), 0);
+	expect_bytes("hmac, out == msg", 0, buf + 32, 32, want, 32);
+
+	assert_int_equal(ppcp__hkdf_extract(want, key, 32, key + 32, 32), 0);
+	memcpy(buf, key, sizeof(buf));
+	assert_int_equal(ppcp__hkdf_extract(buf, buf, 32, buf + 32, 32), 0);
+	expect_bytes("extract, prk == salt", 0, buf, 32, want, 32);
+}
+
 /* ---- hmac_sha256_test.json ---------------------------------------------- */
 
 #define HMAC_FILE "hmac_sha256_test.json"
@@ -1142,6 +1170,7 @@ int main(void)
 		cmocka_unit_test(test_hkdf_vectors_match_and_size_8161_fails),
 		cmocka_unit_test(test_hkdf_expand_of_8160_bytes_extends_shorter_output),
 		cmocka_unit_test(test_hkdf_extract_empty_salt_equals_32_zero_bytes),
+		cmocka_unit_test(test_hkdf_and_hmac_allow_output_to_alias_input),
 		cmocka_unit_test(test_hmac_vectors_match_and_flipped_tags_fail),
 		cmocka_unit_test(test_sha256_of_empty_string_and_abc),
 		cmocka_unit_test(test_ct_equal_detects_a_difference_at_every_position),
