@@ -544,8 +544,8 @@ static int conn_server_on_auth(ppcp_conn *c, const uint8_t *body, uint32_t blen)
 	int ret;
 
 	ret = conn_open(c, body, blen, &plen);
-	if (ret == PPCP_ERR_DECRYPT)
-		return PPCP_ERR_CLIENT_AUTH; /* close without a word */
+	if (ret == PPCP_ERR_DECRYPT || ret == PPCP_ERR_SEQUENCE)
+		return PPCP_ERR_CLIENT_AUTH; /* not under c_hs: close without a word */
 	if (ret != 0)
 		return ret;
 	if (c->pt[0] != '{')
