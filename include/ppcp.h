@@ -120,7 +120,8 @@ enum {
 	X(PSK_FORMAT, -62, "PSK file must hold exactly 64 hex characters (32 bytes)")     \
 	X(PSK_ZERO, -63, "PSK is all zeros")                                               \
 	X(PSK_NOT_REGULAR, -64, "PSK file is a symlink or not a regular file")            \
-	X(EXISTS, -65, "file already exists: refusing to overwrite")
+	X(EXISTS, -65, "file already exists: refusing to overwrite")                      \
+	X(PSK_OWNER, -66, "PSK file belongs to another user (chown it to the user who runs ppcp)")
 
 enum ppcp_err {
 	PPCP_OK = 0,
@@ -363,7 +364,8 @@ int ppcp_ping_wants(const ppcp_ping *p, const char *server_id);
  * without group/other bits, holding 64 hex characters and an optional
  * newline, not all zero.  psk gets 32 bytes.  Returns 0 or
  * PPCP_ERR_PSK_OPEN (errno kept), PPCP_ERR_PSK_NOT_REGULAR,
- * PPCP_ERR_PSK_PERMS, PPCP_ERR_PSK_FORMAT, PPCP_ERR_PSK_ZERO. */
+ * PPCP_ERR_PSK_OWNER (not owned by the effective user), PPCP_ERR_PSK_PERMS,
+ * PPCP_ERR_PSK_FORMAT, PPCP_ERR_PSK_ZERO. */
 int ppcp_psk_load(const char *path, uint8_t psk[PPCP_PSK_FILE_BYTES]);
 /* ppcp_psk_generate - create path (O_EXCL, mode 0600) holding 32 fresh
  * random bytes as 64 hex characters and a newline.  PPCP_ERR_EXISTS if it

@@ -142,6 +142,16 @@ static int disco_get_ident(const json_t *obj, const char *key, char dst[PPCP_ID_
 	return 0;
 }
 
+/* 1 if s is 1..64 characters of printable ASCII (0x20-0x7E). */
+static int disco_printable(const char *s)
+{
+	size_t n = 0;
+	for (; s[n] != '\0'; n++)
+		if ((unsigned char)s[n] < 0x20 || (unsigned char)s[n] > 0x7e || n >= PPCP_ID_MAX)
+			return 0;
+	return n >= 1;
+}
+
 int ppcp_ping_encode(const ppcp_ping *p, uint8_t *out, size_t cap, size_t *len)
 {
 	json_t *pl = NULL, *ver;
@@ -152,7 +162,7 @@ int ppcp_ping_encode(const ppcp_ping *p, uint8_t *out, size_t cap, size_t *len)
 	if (p == NULL || out == NULL || len == NULL)
 		return PPCP_ERR_INVAL;
 	vlen = disco_field_len(p->version);
-	if (!disco_valid_msg_id(p->id) || !ppcp__valid_ident(p->client_id) ||
+	if (!disco_printable(p->version) || !disco_valid_msg_id(p->id) || !ppcp__valid_ident(p->client_id) ||
 	    !ppcp__valid_ident(p->hostname) || vlen == 0 || vlen > PPCP_ID_MAX ||
 	    disco_field_len(p->target) > PPCP_ID_MAX ||
 	    (p->target[0] != '\0' && !ppcp__valid_ident(p->target)))
@@ -232,8 +242,8 @@ int ppcp_ping_decode(const uint8_t *in, size_t len, ppcp_ping *p)
 	if (disco_get_ident(pl, "client_id", r.client_id) != 0 ||
 	    disco_get_ident(pl, "hostname", r.hostname) != 0)
 		goto out;
-	/* version: 1..64 bytes of any text */
-	if (ppcp__json_get_str(pl, "version", PPCP_ID_MAX, &s) != 0 || s[0] == '\0')
+	/* version: 1..64 printable ASCII characters (it ends up in logs) */
+	if (ppcp__json_get_str(pl, "version", PPCP_ID_MAX, &s) != 0 || !disco_printable(s))
 		goto out;
 	disco_copy(r.version, s);
 	/* target: optional; when present, a server_id */

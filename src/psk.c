@@ -116,6 +116,11 @@ int ppcp_psk_load(const char *path, uint8_t psk[PPCP_PSK_FILE_BYTES])
 		ret = PPCP_ERR_PSK_NOT_REGULAR;
 		goto out;
 	}
+	/* Another user's key file is refused, as ssh does. */
+	if (st.st_uid != geteuid()) {
+		ret = PPCP_ERR_PSK_OWNER;
+		goto out;
+	}
 	/* No bit for group or others, read, write or execute. */
 	if ((st.st_mode & 077) != 0) {
 		ret = PPCP_ERR_PSK_PERMS;

@@ -129,7 +129,7 @@ static void test_ping_round_trips_every_field(void **state)
 		assert_ping_equal(&in, &out);
 	}
 	/* Message ids may use any printable ASCII, JSON-escaped characters too. */
-	in = make_ping("!\"#\\/~{}", "a", "b", "version with spaces \"quoted\" é", "", 7);
+	in = make_ping("!\"#\\/~{}", "a", "b", "version with spaces \"quoted\" \\", "", 7);
 	assert_int_equal(ppcp_ping_encode(&in, buf, sizeof buf, &len), 0);
 	assert_int_equal(ppcp_ping_decode(buf, len, &out), 0);
 	assert_ping_equal(&in, &out);
@@ -206,12 +206,12 @@ static void test_ping_padding_is_minimal_across_the_512_boundary(void **state)
 
 			if (ctl + plain == 0)
 				continue;
-			/* Control characters are written as \u00XX: six bytes each. */
-			memset(version, 0x01, ctl);
+			/* Quotes are written as \": two bytes each. */
+			memset(version, '"', ctl);
 			memset(version + ctl, 'v', plain);
 			version[ctl + plain] = '\0';
 			in = make_ping(
-				"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"",
+				"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"",
 				ID64, ID64, version, ID64, INT64_MIN);
 			assert_int_equal(ppcp_ping_encode(&in, buf, sizeof buf, &len), 0);
 			assert_true(len >= PPCP_PING_MIN);
@@ -387,10 +387,14 @@ static void test_ping_decode_rejects_invalid_utf8_and_nul(void **state)
 	ping_with_payload(buf, sizeof buf,
 			  "\"client_id\":\"a\",\"hostname\":\"b\",\"version\":\"1\\u0000\"");
 	expect_ping(buf, PPCP_ERR_BAD_MESSAGE);
-	/* Valid UTF-8 in version is fine. */
+	/* Version is printable ASCII only: valid UTF-8 beyond it is refused too,
+	 * and so are control characters (it ends up in logs). */
 	ping_with_payload(buf, sizeof buf,
 			  "\"client_id\":\"a\",\"hostname\":\"b\",\"version\":\"\xc3\xa9\"");
-	expect_ping(buf, 0);
+	expect_ping(buf, PPCP_ERR_BAD_MESSAGE);
+	ping_with_payload(buf, sizeof buf,
+			  "\"client_id\":\"a\",\"hostname\":\"b\",\"version\":\"\\u001b[2J\"");
+	expect_ping(buf, PPCP_ERR_BAD_MESSAGE);
 }
 
 static void test_ping_decode_rejects_duplicate_keys(void **state)

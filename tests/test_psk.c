@@ -389,6 +389,20 @@ static void test_psk_load_refuses_group_or_other_permission_bits(void **state)
 	}
 }
 
+static void test_psk_load_refuses_another_users_file(void **state)
+{
+	char path[PATH_MAX], text[80];
+
+	if (geteuid() != 0) {
+		printf("SKIP: changing a file's owner needs root\n");
+		skip();
+	}
+	snprintf(text, sizeof text, "%s\n", key_hex);
+	write_str(state, "other", text, 0600, path);
+	assert_int_equal(chown(path, 65534, 65534), 0);
+	expect_load(path, PPCP_ERR_PSK_OWNER);
+}
+
 static void test_psk_load_refuses_symlink_even_to_a_good_file(void **state)
 {
 	char path[PATH_MAX], link[PATH_MAX], text[80];
@@ -470,6 +484,7 @@ int main(void)
 		T(test_psk_load_decodes_exactly_the_hex_digits),
 		T(test_psk_load_refuses_all_zero_key),
 		T(test_psk_load_refuses_group_or_other_permission_bits),
+		T(test_psk_load_refuses_another_users_file),
 		T(test_psk_load_refuses_symlink_even_to_a_good_file),
 		T(test_psk_load_refuses_directory),
 		T(test_psk_load_refuses_fifo_without_blocking),
