@@ -543,6 +543,7 @@ static int io_handshake(int fd, enum ppcp_role role, const uint8_t *psk, size_t 
 
 	if (out == NULL)
 		return PPCP_ERR_INVAL;
+	*out = NULL;
 	ret = io_session_new(fd, role, psk, psk_len, opt, &s);
 	if (ret < 0)
 		return ret;
