@@ -386,12 +386,12 @@ static int io_goal_met(const ppcp_session *s, enum io_goal goal, size_t outlen)
 
 /*
  * io_pump - move the session towards goal until it is met (0), the deadline
- * passes (1; stall_ms > 0 pushes the deadline out whenever bytes are
+ * passes (1, after at least one poll; stall_ms > 0 pushes the deadline out whenever bytes are
  * written), or the session fails (its sticky error, negative).
  */
 static int io_pump(ppcp_session *s, enum io_goal goal, uint64_t deadline, uint32_t stall_ms)
 {
-	int ret;
+	int ret, polled = 0;
 
 	if (s->err)
 		return s->err;
@@ -421,7 +421,9 @@ static int io_pump(ppcp_session *s, enum io_goal goal, uint64_t deadline, uint32
 				return io_fail(s, ret);
 			continue;
 		}
-		if (deadline <= now)
+		/* Poll at least once, so a zero timeout still reads what
+		 * has already arrived. */
+		if (deadline <= now && polled)
 			return 1;
 
 		pfd.fd = s->fd;
@@ -432,6 +434,7 @@ static int io_pump(ppcp_session *s, enum io_goal goal, uint64_t deadline, uint32
 		if (outlen > 0)
 			pfd.events |= POLLOUT;
 		ret = poll(&pfd, 1, io_poll_ms(now, timer < deadline ? timer : deadline));
+		polled = 1;
 		if (ret < 0) {
 			if (errno == EINTR)
 				continue;

@@ -64,7 +64,7 @@ static void sleep_ms(long ms)
 
 enum srv_script {
 	SRV_ACCEPT_ONLY,  /* handshake, then free */
-	SRV_ECHO_ONCE,    /* one message answered with the same payload, then recv until BYE */
+	SRV_ECHO,         /* answer each message with its payload and id, until BYE */
 	SRV_DRAIN,        /* sleep, then receive everything until BYE */
 	SRV_SEND_FIRST,   /* sleep, send one large message, then as SRV_DRAIN */
 };
@@ -136,8 +136,11 @@ static void *srv_main(void *arg)
 			memcpy(v->ids[v->nmsgs], id, sizeof(id));
 			v->payloads[v->nmsgs] = p;
 			v->nmsgs++;
-			if (v->script == SRV_ECHO_ONCE && v->nmsgs == 1)
-				v->send_ret = ppcp_session_send(s, PPCP_MSG_RESPONSE, p, NULL);
+			/* An answer carries the id of its request (§7): queued on
+			 * the engine, written by the next ppcp_session_recv(). */
+			if (v->script == SRV_ECHO && v->send_ret == 0)
+				v->send_ret = ppcp_conn_send_json(ppcp_session_conn(s),
+								  PPCP_MSG_RESPONSE, id, p, NULL);
 		}
 		v->after_ret = ppcp_session_recv(s, 100, NULL, NULL, NULL);
 	}
@@ -202,7 +205,7 @@ static void test_io_round_trip_then_bye_gives_closed(void **state)
 
 	(void)state;
 	pair(sv);
-	srv_start(&v, sv[0], psk_a, SRV_ECHO_ONCE);
+	srv_start(&v, sv[0], psk_a, SRV_ECHO);
 	c = client(sv[1], psk_a, &ret);
 	assert_int_equal(ret, 0);
 	assert_non_null(c);
@@ -216,11 +219,29 @@ static void test_io_round_trip_then_bye_gives_closed(void **state)
 	assert_true(now_ms() - t0 >= 90);
 	assert_int_equal(ppcp_conn_error(ppcp_session_conn(c)), 0);
 
-	assert_int_equal(ppcp_session_send(c, PPCP_MSG_COMMAND, cmd, id), 0);
-	assert_true(strlen(id) >= 1);
+	/* Queued on the engine with our own id; recv writes it out. */
+	assert_int_equal(ppcp_conn_send_json(ppcp_session_conn(c), PPCP_MSG_COMMAND, "cmd-42",
+					     cmd, id), 0);
+	assert_string_equal(id, "cmd-42");
 	assert_int_equal(ppcp_session_recv(c, RECV_TIMEOUT_MS, &t, rid, &p), 0);
+	assert_string_equal(rid, "cmd-42");
 	assert_int_equal(t, PPCP_MSG_RESPONSE);
 	assert_non_null(p);
+	assert_string_equal(p, cmd);
+	free(p);
+	p = NULL;
+
+	/* ppcp_session_send writes at once; once the answer is in the
+	 * socket, a zero timeout still gets it. */
+	assert_int_equal(ppcp_session_send(c, PPCP_MSG_COMMAND, cmd, id), 0);
+	assert_string_not_equal(id, "cmd-42");
+	{
+		struct pollfd pfd = { .fd = sv[1], .events = POLLIN };
+		assert_int_equal(poll(&pfd, 1, RECV_TIMEOUT_MS), 1);
+	}
+	assert_int_equal(ppcp_session_recv(c, 0, &t, rid, &p), 0);
+	assert_string_equal(rid, id);
+	assert_int_equal(t, PPCP_MSG_RESPONSE);
 	assert_string_equal(p, cmd);
 	free(p);
 
@@ -234,10 +255,12 @@ static void test_io_round_trip_then_bye_gives_closed(void **state)
 
 	assert_int_equal(v.accept_ret, 0);
 	assert_string_equal(v.peer, "cli-test");
-	assert_int_equal(v.nmsgs, 1);
+	assert_int_equal(v.nmsgs, 2);
 	assert_int_equal(v.types[0], PPCP_MSG_COMMAND);
-	assert_string_equal(v.ids[0], id);
+	assert_string_equal(v.ids[0], "cmd-42");
+	assert_string_equal(v.ids[1], id);
 	assert_string_equal(v.payloads[0], cmd);
+	assert_string_equal(v.payloads[1], cmd);
 	assert_int_equal(v.send_ret, 0);
 	assert_int_equal(v.end_ret, PPCP_ERR_CLOSED);
 	assert_int_equal(v.after_ret, PPCP_ERR_CLOSED); /* and it stays so */
