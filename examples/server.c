@@ -179,7 +179,7 @@ static void serve(int fd, const uint8_t *psk, const char *server_id, const char 
 
 		/* A short timeout lets a signal stop the loop. */
 		ret = ppcp_session_recv(s, 1000, &type, id, &payload);
-		if (ret == PPCP_ERR_TIMEOUT && ppcp_conn_error(ppcp_session_conn(s)) == 0)
+		if (ret == PPCP_ERR_AGAIN)
 			continue;
 		if (ret == PPCP_ERR_CLOSED) {
 			printf("Session with %s closed (BYE)\n", ppcp_session_peer_id(s));
@@ -200,10 +200,8 @@ static void serve(int fd, const uint8_t *psk, const char *server_id, const char 
 			fprintf(stderr, "%s: out of memory\n", prog);
 			break;
 		}
-		/* A RESPONSE carries the id of its COMMAND (PROTOCOL.md §7), so
-		 * it is queued on the engine with that id; the next
-		 * ppcp_session_recv() writes it out while it waits. */
-		ret = ppcp_conn_send_json(ppcp_session_conn(s), rtype, id, reply, NULL);
+		/* A RESPONSE carries the id of its COMMAND (PROTOCOL.md §7). */
+		ret = ppcp_session_reply(s, rtype, id, reply);
 		free(reply);
 		if (ret < 0) {
 			fprintf(stderr, "%s: cannot answer %s: %s\n", prog, id, ppcp_strerror(ret));

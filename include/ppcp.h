@@ -111,6 +111,7 @@ enum {
 	X(TIMEOUT, -41, "peer stopped answering (heartbeat timeout)")                      \
 	X(HANDSHAKE_TIMEOUT, -42, "handshake did not complete in time")                   \
 	X(CLOSED, -43, "session closed by BYE")                                           \
+	X(AGAIN, -44, "no message arrived within the wait (the session goes on)")        \
 	X(IO, -50, "socket I/O error")                                                     \
 	X(NOT_FOUND, -51, "no PPCP server answered the discovery PING")                   \
 	X(CONNECT, -52, "TCP connection failed")                                           \
@@ -384,7 +385,9 @@ typedef struct ppcp_session_options {
 	const char *server_id; /* server: own id (required); client: expected id or NULL */
 	const char *client_id; /* client: announced in AUTH; NULL = hostname */
 	int timeout_ms;        /* handshake deadline; 0 = default */
-	uint32_t extensions;   /* 0 = all */
+	/* 0 = PPCP_EXT_KEY_UPDATE: the blocking API cannot return binary-data
+	 * records, so it does not offer that extension unless asked. */
+	uint32_t extensions;
 } ppcp_session_options;
 
 /* ppcp_server_accept - run the server handshake on fd (blocking; a TCP
@@ -395,15 +398,24 @@ int ppcp_server_accept(int fd, const uint8_t *psk, size_t psk_len,
 /* ppcp_client_connect - run the client handshake on a connected fd. */
 int ppcp_client_connect(int fd, const uint8_t *psk, size_t psk_len,
 			const ppcp_session_options *opt, ppcp_session **out);
-/* ppcp_session_send - send one message; payload_json may be NULL (null).
- * id_out as in ppcp_conn_send. */
+/* ppcp_session_send - send one message with the next automatic id;
+ * payload_json may be NULL (JSON null).  id_out (PPCP_ID_MAX + 1 bytes, may
+ * be NULL) gets the id used. */
 int ppcp_session_send(ppcp_session *s, enum ppcp_msg_type type,
 		      const char *payload_json, char *id_out);
-/* ppcp_session_recv - wait up to timeout_ms (-1 = forever) for the next
- * application message.  HEARTBEATs are answered meanwhile.  *type gets
- * its type, and *payload_json (if not NULL) a malloc'd compact JSON text
- * of "p" that the caller frees.  Returns 0, PPCP_ERR_CLOSED after a BYE,
- * PPCP_ERR_TIMEOUT, or the session's error. */
+/* ppcp_session_reply - send a message that answers another: it carries the
+ * given id (a RESPONSE, FILE_CHUNK, ERROR or HEARTBEAT_ACK with the "i" of
+ * its request, PROTOCOL.md §7). */
+int ppcp_session_reply(ppcp_session *s, enum ppcp_msg_type type, const char *id,
+		       const char *payload_json);
+/* ppcp_session_recv - wait up to timeout_ms (-1 = forever, 0 = only what
+ * already arrived) for the next application message.  HEARTBEATs are
+ * answered meanwhile and not returned.  *type (if not NULL) gets its type,
+ * id_out (if not NULL, PPCP_ID_MAX + 1 bytes) its id, and *payload_json
+ * (if not NULL) a malloc'd compact JSON text of "p" that the caller frees.
+ * Returns 0; PPCP_ERR_AGAIN when nothing arrived in time (the session goes
+ * on); PPCP_ERR_CLOSED after a BYE; or the session's sticky error
+ * (PPCP_ERR_TIMEOUT means the peer stopped answering). */
 int ppcp_session_recv(ppcp_session *s, int timeout_ms, enum ppcp_msg_type *type,
 		      char *id_out, char **payload_json);
 /* ppcp_session_close - send BYE and flush it.  The fd is not closed. */
@@ -424,8 +436,9 @@ typedef struct ppcp_server_info {
 
 typedef struct ppcp_find_options {
 	/* Unicast addresses to PING instead of broadcasting.  NULL: use
-	 * $PPCP_DISCOVER_ADDR (comma-separated) if set, else the broadcast
-	 * address of every IPv4 interface and 255.255.255.255. */
+	 * $PPCP_DISCOVER_ADDR (comma-separated) if set (set but empty is
+	 * PPCP_ERR_ADDR, never a broadcast), else the broadcast address of
+	 * every IPv4 interface and 255.255.255.255. */
 	const char *const *addrs;
 	size_t naddrs;
 	const char *target; /* only this server_id answers; NULL = any */
@@ -439,7 +452,8 @@ typedef struct ppcp_find_options {
 int ppcp_find_server(uint16_t port, const ppcp_find_options *opt,
 		     ppcp_server_info *out, size_t max, size_t *n);
 /* ppcp_tcp_connect - connect to address:port (numeric IPv4 or IPv6) with
- * a timeout; returns a blocking fd with TCP_NODELAY, or a negative error. */
+ * a timeout (timeout_ms <= 0 means 10 s); returns a blocking fd with
+ * TCP_NODELAY and close-on-exec, or a negative error. */
 int ppcp_tcp_connect(const char *address, uint16_t port, int timeout_ms);
 
 #ifdef __cplusplus

@@ -496,8 +496,8 @@ static int io_session_new(int fd, enum ppcp_role role, const uint8_t *psk, size_
 		cfg.client_id = opt != NULL && opt->client_id != NULL ? opt->client_id : host;
 	if (opt != NULL && opt->timeout_ms > 0)
 		cfg.handshake_timeout_ms = (uint32_t)opt->timeout_ms;
-	if (opt != NULL && opt->extensions != 0)
-		cfg.extensions = opt->extensions;
+	cfg.extensions = opt != NULL && opt->extensions != 0 ? opt->extensions
+							      : PPCP_EXT_KEY_UPDATE;
 	cfg.rng = NULL; /* the system CSPRNG */
 	cfg.unix_time = io_unix_time;
 	cfg.cb.on_established = io_on_established;
@@ -589,8 +589,8 @@ static int io_flush(ppcp_session *s)
 	return ret;
 }
 
-int ppcp_session_send(ppcp_session *s, enum ppcp_msg_type type, const char *payload_json,
-		      char *id_out)
+static int io_send(ppcp_session *s, enum ppcp_msg_type type, const char *id,
+		   const char *payload_json, char *id_out)
 {
 	int ret;
 
@@ -600,10 +600,24 @@ int ppcp_session_send(ppcp_session *s, enum ppcp_msg_type type, const char *payl
 		return s->err;
 	if (s->bye)
 		return PPCP_ERR_CLOSED;
-	ret = ppcp_conn_send_json(s->conn, type, NULL, payload_json, id_out);
+	ret = ppcp_conn_send_json(s->conn, type, id, payload_json, id_out);
 	if (ret < 0)
 		return ret; /* sticky engine errors also stick to the session */
 	return io_flush(s);
+}
+
+int ppcp_session_send(ppcp_session *s, enum ppcp_msg_type type, const char *payload_json,
+		      char *id_out)
+{
+	return io_send(s, type, NULL, payload_json, id_out);
+}
+
+int ppcp_session_reply(ppcp_session *s, enum ppcp_msg_type type, const char *id,
+		       const char *payload_json)
+{
+	if (id == NULL)
+		return PPCP_ERR_INVAL;
+	return io_send(s, type, id, payload_json, NULL);
 }
 
 int ppcp_session_recv(ppcp_session *s, int timeout_ms, enum ppcp_msg_type *type, char *id_out,
@@ -622,7 +636,7 @@ int ppcp_session_recv(ppcp_session *s, int timeout_ms, enum ppcp_msg_type *type,
 		deadline = timeout_ms < 0 ? UINT64_MAX : io_now_ms() + (uint64_t)timeout_ms;
 		ret = io_pump(s, IO_GOAL_MESSAGE, deadline, 0);
 		if (ret > 0)
-			return PPCP_ERR_TIMEOUT; /* not sticky: the session goes on */
+			return PPCP_ERR_AGAIN; /* not sticky: the session goes on */
 	}
 	if (s->q_len == 0) {
 		if (s->err)
@@ -1004,7 +1018,10 @@ int ppcp_find_server(uint16_t port, const ppcp_find_options *opt, ppcp_server_in
 			if (ret < 0)
 				return ret;
 		}
-	} else if ((env = getenv("PPCP_DISCOVER_ADDR")) != NULL && env[0] != '\0') {
+	} else if ((env = getenv("PPCP_DISCOVER_ADDR")) != NULL) {
+		/* Set but empty is a mistake, never a reason to broadcast. */
+		if (env[0] == '\0')
+			return PPCP_ERR_ADDR;
 		ret = io_dests_from_list(env, port, dests, &ndest);
 		if (ret < 0)
 			return ret;
