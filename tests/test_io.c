@@ -820,6 +820,9 @@ static void test_find_server_rejects_bad_addresses_instead_of_broadcasting(void 
 	assert_int_equal(ppcp_find_server(9, &env, out, 1, &n), PPCP_ERR_ADDR);
 	assert_int_equal(setenv("PPCP_DISCOVER_ADDR", " , ,", 1), 0);
 	assert_int_equal(ppcp_find_server(9, &env, out, 1, &n), PPCP_ERR_ADDR);
+	/* Set but empty is a mistake, never a reason to broadcast. */
+	assert_int_equal(setenv("PPCP_DISCOVER_ADDR", "", 1), 0);
+	assert_int_equal(ppcp_find_server(9, &env, out, 1, &n), PPCP_ERR_ADDR);
 	env_loopback();
 
 	fo.addrs = bad;
