@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/sysinfo.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -142,11 +143,23 @@ static char *run_command(const char *payload, const char *server_id, const char 
 		const char *t = json_string_value(json_object_get(args, "text"));
 		reply = json_pack("{s:s}", "output", t != NULL ? t : "");
 	} else if (name != NULL && strcmp(name, "status") == 0) {
-		reply = json_pack("{s:s, s:s, s:s}", "hostname", host, "server_id", server_id,
-				  "version", PPCP_VERSION_STRING);
+		/* PROTOCOL.md §8.4: the status RESPONSE. */
+		double load[3] = { 0, 0, 0 };
+		struct sysinfo si;
+		long uptime = 0;
+		if (sysinfo(&si) == 0) {
+			uptime = si.uptime;
+			for (int k = 0; k < 3; k++)
+				load[k] = si.loads[k] / (double)(1 << SI_LOAD_SHIFT);
+		}
+		reply = json_pack("{s:b, s:{s:s, s:s, s:s, s:I, s:[f,f,f]}}", "done", 1, "status",
+				  "hostname", host, "server_id", server_id, "version",
+				  PPCP_VERSION_STRING, "uptime", (json_int_t)uptime, "load", load[0],
+				  load[1], load[2]);
 	} else {
+		/* "echo" is this example's own command; anything else is unknown. */
 		*type = PPCP_MSG_ERROR;
-		reply = json_pack("{s:s, s:s}", "code", "unauthorized", "message",
+		reply = json_pack("{s:s, s:s}", "code", "unknown-command", "message",
 				  "this example server only knows the commands echo and status");
 	}
 	text = reply != NULL ? json_dumps(reply, JSON_COMPACT) : NULL;

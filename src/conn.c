@@ -374,8 +374,10 @@ static int conn_server_ping(ppcp_conn *c, const uint8_t *body, uint32_t len)
 	ret = ppcp_ping_decode(body, len, &ping);
 	if (ret != 0)
 		return ret;
+	/* Over TCP a PING we do not answer ends the connection, so that the
+	 * client does not wait for the handshake deadline (PROTOCOL.md §10.4). */
 	if (!ppcp_ping_wants(&ping, c->pong.server_id))
-		return 0;
+		return PPCP_ERR_UNEXPECTED;
 	memset(&pong, 0, sizeof(pong));
 	conn_copy_id(pong.id, ping.id);
 	conn_copy_id(pong.server_id, c->pong.server_id);
@@ -385,7 +387,7 @@ static int conn_server_ping(ppcp_conn *c, const uint8_t *body, uint32_t len)
 	pong.ts = conn_wall(c);
 	ret = ppcp_pong_encode(&pong, buf, len < sizeof(buf) ? len : sizeof(buf), &n);
 	if (ret == PPCP_ERR_TOO_BIG)
-		return 0; /* never larger than the PING: stay silent */
+		return PPCP_ERR_TOO_BIG; /* never larger than the PING */
 	if (ret != 0)
 		return ret;
 	return conn_queue_frame(c, buf, n);
@@ -686,6 +688,12 @@ static int conn_on_json(ppcp_conn *c, size_t plen)
 		goto out;
 	default:
 		break;
+	}
+	if (ret != 0 && (env.type == PPCP_MSG_KEY_UPDATE || env.type == PPCP_MSG_BYE)) {
+		/* These change the session's state: a wrong one cannot be
+		 * answered and skipped, the two sides would disagree. */
+		ret = PPCP_ERR_BAD_MESSAGE;
+		goto out;
 	}
 	if (ret != 0) {
 		ret = conn_send_error(c, env.id, "invalid-message", "payload has the wrong shape");

@@ -1122,6 +1122,27 @@ static void test_every_type_in_established_state(void **state)
 	}
 }
 
+/* KEY_UPDATE and BYE change the session's state: a malformed one is fatal,
+ * never answered with an ERROR and skipped. */
+static void test_malformed_key_update_or_bye_is_fatal(void **state)
+{
+	static const char *bad[] = {
+		"{\"i\":\"9\",\"p\":null,\"s\":0,\"t\":\"KEY_UPDATE\",\"v\":1}",
+		"{\"i\":\"9\",\"p\":[],\"s\":0,\"t\":\"KEY_UPDATE\",\"v\":1}",
+		"{\"i\":\"9\",\"p\":5,\"s\":0,\"t\":\"BYE\",\"v\":1}",
+		"{\"i\":\"9\",\"p\":{\"reason\":7},\"s\":0,\"t\":\"BYE\",\"v\":1}",
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pair p;
+		established(&p, 80 + (unsigned)i);
+		assert_int_equal(inject(&p, bad[i]), PPCP_ERR_BAD_MESSAGE);
+		assert_int_equal(pending(p.s), 0);
+		assert_int_equal(p.ss.messages, 0);
+		pair_free(&p);
+	}
+}
+
 /* T38: in the AUTH phase, anything but AUTH / AUTH_OK is refused. */
 static void test_every_type_in_auth_phase_is_refused(void **state)
 {
@@ -1257,6 +1278,15 @@ static void test_tcp_ping_before_hello_gets_one_pong(void **state)
 	/* A second PING on the same connection is refused. */
 	assert_int_equal(ppcp_conn_feed(s, f, n + 4, 0), PPCP_ERR_UNEXPECTED);
 	ppcp_conn_free(s);
+
+	/* A PING for another server ends the connection at once, silently. */
+	assert_int_equal(ppcp_conn_new(&s, &cfg, 0), 0);
+	strcpy(ping.target, "srv-other");
+	assert_int_equal(ppcp_ping_encode(&ping, f + 4, sizeof(f) - 4, &n), 0);
+	ppcp__store_be32(f, (uint32_t)n);
+	assert_int_equal(ppcp_conn_feed(s, f, n + 4, 0), PPCP_ERR_UNEXPECTED);
+	assert_int_equal(ppcp_conn_out(s, &out), 0);
+	ppcp_conn_free(s);
 }
 
 /* T45 (engine part): the RNG failing at each draw. */
@@ -1344,6 +1374,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_json_gets_invalid_message_and_session_goes_on),
 		cmocka_unit_test(test_unknown_type_gets_unknown_type_and_session_goes_on),
 		cmocka_unit_test(test_every_type_in_established_state),
+		cmocka_unit_test(test_malformed_key_update_or_bye_is_fatal),
 		cmocka_unit_test(test_every_type_in_auth_phase_is_refused),
 		cmocka_unit_test(test_api_refuses_sends_before_established),
 		cmocka_unit_test(test_heartbeats_are_sent_answered_and_silence_fails),
