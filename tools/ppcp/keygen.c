@@ -1,9 +1,9 @@
 /*
  * keygen.c - `ppcp keygen FILE`: a new PSK, 32 random bytes as 64 hex
  * characters, in a new file of mode 0600 (ppcp_psk_generate: O_EXCL, so an
- * existing file, or a symlink, is never overwritten).  A missing parent
- * directory is created with mode 0700, so `ppcp keygen ~/.config/ppcp/psk`
- * works on a fresh account.
+ * existing file, or a symlink, is never overwritten).  Missing parent
+ * directories are created with mode 0700, so `ppcp keygen
+ * ~/.config/ppcp/psk` works on a fresh account.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,19 +12,22 @@
 
 #include "cli.h"
 
+/* mkdir -p of path's directory, each new level with mode 0700. */
 static void make_parent(const char *path)
 {
 	char dir[4096];
-	char *slash;
+	char *p;
 
 	if (strlen(path) >= sizeof(dir))
 		return;
 	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash == NULL || slash == dir)
-		return;
-	*slash = '\0';
-	(void)mkdir(dir, 0700); /* one level: the usual ~/.config/ppcp */
+	for (p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		(void)mkdir(dir, 0700); /* EEXIST is fine; other errors show at create */
+		*p = '/';
+	}
 }
 
 int cmd_keygen(struct cli *cli, int argc, char **argv)
