@@ -125,11 +125,15 @@ start_ppcpd() {
 	: >"$log"
 	timeout 300 "$PPCPD" --psk-file "${SERVER_PSK:-$TMP/psk}" --listen "$addr:$port" \
 		--server-id "$name" --log-level info "$@" >"$log" 2>&1 &
-	local pid=$!
+	local pid=$! dpid=
 	PIDS+=("$pid")
-	eval "PID_${name//-/_}=$pid"
 	for _ in $(seq 1 50); do
-		if grep -q "listening" "$log"; then
+		# The daemon itself is timeout's child: signals in the tests
+		# (KILL especially) must reach it, not the wrapper.
+		dpid=$(pgrep -P "$pid" | head -1 || true)
+		if [ -n "$dpid" ] && grep -q "listening" "$log"; then
+			PIDS+=("$dpid")
+			eval "PID_${name//-/_}=$dpid"
 			return 0
 		fi
 		kill -0 "$pid" 2>/dev/null || break
