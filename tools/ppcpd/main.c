@@ -1,0 +1,166 @@
+/*
+ * main.c - ppcpd's startup and shutdown.
+ *
+ *   1. core dumps off (RLIMIT_CORE 0, PR_SET_DUMPABLE 0) before any secret
+ *      is in memory; SIGPIPE ignored (libuv resets it in children);
+ *   2. options and configuration file (config.c; exit 2 on any error);
+ *   3. PSK (ppcp_psk_load), host name and server_id (ident.c; exit 1);
+ *   4. listeners and discovery (server.c, disco.c; exit 1);
+ *   5. the loop, until SIGTERM or SIGINT: then BYE to every session, kill
+ *      every command, flush, exit 0.  The signal handles are unreferenced,
+ *      so the loop ends by itself once everything else has closed.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <errno.h>
+
+#include "ppcpd.h"
+
+static void main_no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	/* Keys and the PSK must never reach a core file (adversarial T47). */
+	if (setrlimit(RLIMIT_CORE, &rl) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "ppcpd: cannot disable core dumps: %s\n", strerror(errno));
+		exit(1);
+	}
+}
+
+static const char *main_psk_hint(int err)
+{
+	switch (err) {
+	case PPCP_ERR_PSK_OPEN:
+		return "create one with 'ppcp keygen FILE' and pass --psk-file FILE";
+	case PPCP_ERR_PSK_PERMS:
+		return "run chmod 600 on it";
+	case PPCP_ERR_PSK_OWNER:
+		return "chown it to the user that runs ppcpd";
+	case PPCP_ERR_PSK_NOT_REGULAR:
+		return "point --psk-file at the file itself, not a link";
+	default:
+		return "make a new one with 'ppcp keygen FILE' and copy it to every machine";
+	}
+}
+
+static void main_on_signal(uv_signal_t *h, int signum)
+{
+	struct pd_daemon *d = h->data;
+
+	if (d->shutting_down) {
+		pd_info("%s again: still shutting down", strsignal(signum));
+		return;
+	}
+	pd_info("%s: shutting down", strsignal(signum));
+	pd_server_shutdown(d);
+}
+
+static void main_on_sighup(uv_signal_t *h, int signum)
+{
+	(void)h;
+	(void)signum;
+	pd_info("SIGHUP ignored: restart ppcpd to apply a new configuration");
+}
+
+static void main_close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void main_policy_line(const struct pd_config *cfg)
+{
+	char list[512], safe[512];
+	size_t o = 0;
+
+	list[0] = '\0';
+	if (cfg->exec_all)
+		snprintf(list, sizeof(list), "*");
+	for (size_t i = 0; i < cfg->nexec_allow && o < sizeof(list); i++) {
+		int k = snprintf(list + o, sizeof(list) - o, "%s%s", i ? "," : "", cfg->exec_allow[i]);
+		if (k < 0)
+			break;
+		o += (size_t)k;
+	}
+	pd_info("policy: allow-exec '%s', allow-shell %s, file transfer not yet implemented, max-commands %u, command-timeout %u s, max-output %llu bytes",
+		list[0] != '\0' ? pd_log_safe(safe, sizeof(safe), list) : "(none)",
+		cfg->allow_shell ? "on" : "off", cfg->max_commands, cfg->command_timeout_s,
+		(unsigned long long)cfg->max_output);
+}
+
+int main(int argc, char **argv)
+{
+	static struct pd_config cfg;
+	static struct pd_daemon d;
+	uv_loop_t loop;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	int r, status = 0;
+
+	main_no_core_dumps();
+	signal(SIGPIPE, SIG_IGN);
+	pd_config_load(&cfg, argc, argv);
+	pd_log_set_level(cfg.log_level);
+
+	errno = 0;
+	r = ppcp_psk_load(cfg.psk_file, d.psk);
+	if (r != 0) {
+		fprintf(stderr, "ppcpd: cannot use the PSK file %s: %s%s%s: %s\n", cfg.psk_file,
+			ppcp_strerror(r), r == PPCP_ERR_PSK_OPEN && errno != 0 ? ": " : "",
+			r == PPCP_ERR_PSK_OPEN && errno != 0 ? strerror(errno) : "", main_psk_hint(r));
+		pd_config_free(&cfg);
+		return 1;
+	}
+	pd_hostname(d.hostname);
+	if (pd_server_id(&cfg, d.hostname, d.server_id) != 0) {
+		ppcp_wipe(d.psk, sizeof(d.psk));
+		pd_config_free(&cfg);
+		return 1;
+	}
+
+	uv_loop_init(&loop);
+	d.loop = &loop;
+	d.cfg = &cfg;
+	uv_signal_init(&loop, &sig_term);
+	uv_signal_init(&loop, &sig_int);
+	uv_signal_init(&loop, &sig_hup);
+	sig_term.data = sig_int.data = sig_hup.data = &d;
+	uv_signal_start(&sig_term, main_on_signal, SIGTERM);
+	uv_signal_start(&sig_int, main_on_signal, SIGINT);
+	uv_signal_start(&sig_hup, main_on_sighup, SIGHUP);
+	uv_unref((uv_handle_t *)&sig_term);
+	uv_unref((uv_handle_t *)&sig_int);
+	uv_unref((uv_handle_t *)&sig_hup);
+
+	if (pd_server_start(&d) != 0) {
+		status = 1;
+		pd_server_shutdown(&d);
+	} else {
+		/* Files named on the command line were read; commands run in /. */
+		if (chdir("/") != 0)
+			pd_warn("chdir /: %s", strerror(errno));
+		pd_info("ppcpd %s started: server_id '%s', hostname '%s'", PPCP_VERSION_STRING,
+			d.server_id, d.hostname);
+		main_policy_line(&cfg);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+
+	/* Close what is left (signal handles, an unfired shutdown timer). */
+	uv_walk(&loop, main_close_walk, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop) != 0)
+		pd_warn("event loop closed with handles still open");
+	pd_server_free(&d);
+	pd_disco_free(&d);
+	ppcp_wipe(d.psk, sizeof(d.psk));
+	if (status == 0)
+		pd_info("stopped");
+	pd_config_free(&cfg);
+	return status;
+}

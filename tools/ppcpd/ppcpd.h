@@ -1,0 +1,213 @@
+/*
+ * ppcpd.h - declarations shared by the files of the daemon.
+ *
+ *   main.c    startup and shutdown: options, PSK, identity, signals, the loop
+ *   config.c  command-line flags and the configuration file (inih)
+ *   ident.c   server_id (given, or generated once and kept in the state
+ *             directory) and the sanitised host name
+ *   log.c     one line per event on stderr, with a level
+ *   server.c  TCP listeners and sessions: one ppcp_conn per connection,
+ *             write queue, timers, handshake limits
+ *   command.c COMMAND dispatch: policy, argument checks, status, stdin, cancel
+ *   exec.c    child processes: spawn, output pipes, timeouts, kills, reaping
+ *   disco.c   UDP discovery: PING in, rate-limited PONG out
+ *
+ * libuv lives only in tools/ (docs/design.md §2); the protocol is libppcp's.
+ */
+#ifndef PPCPD_H
+#define PPCPD_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "ppcp.h"
+
+/* ---- limits and defaults ------------------------------------------------ */
+enum {
+	PD_MAX_LISTEN = 16,
+	PD_DEFAULT_COMMAND_TIMEOUT_S = 600,
+	PD_MAX_COMMAND_TIMEOUT_S = 86400,
+	PD_DEFAULT_MAX_COMMANDS = 16,
+	PD_DEFAULT_MAX_SESSIONS = 4096,
+	PD_DEFAULT_MAX_HANDSHAKES = 256,
+	PD_DEFAULT_MAX_HANDSHAKES_PER_IP = 32,
+	PD_OUTPUT_CHUNK = 65536,          /* PROTOCOL.md §8.4: data of one RESPONSE */
+	PD_DEFAULT_WRITE_TIMEOUT_MS = 60000, /* a peer that reads nothing this long is closed */
+	PD_CLOSE_DEADLINE_MS = 5000,      /* flushing a BYE or AUTH_FAIL */
+	PD_OUT_HIGH = 4 * 1024 * 1024,    /* stop reading child pipes above this */
+	PD_OUT_LOW = 1024 * 1024,         /* and resume below this */
+	PD_OUT_HARD = 8 * 1024 * 1024,    /* stop reading the peer above this */
+	PD_STDIN_HIGH = 1024 * 1024,      /* stop reading the peer while a child's stdin lags */
+	PD_KILL_GRACE_MS = 2000,          /* SIGTERM, then SIGKILL this much later */
+	PD_DRAIN_GRACE_MS = 2000,         /* output still read after the program exited */
+	PD_SHUTDOWN_GRACE_MS = 5000,      /* SIGTERM: time to flush BYEs and reap */
+};
+#define PD_DEFAULT_MAX_OUTPUT (UINT64_C(64) * 1024 * 1024)
+#define PD_DEFAULT_STATE_DIR "/var/lib/ppcpd"
+#define PD_DEFAULT_PSK_FILE "/etc/ppcp/psk"
+
+/* ---- log.c -------------------------------------------------------------- */
+enum pd_log_level { PD_LOG_ERROR = 0, PD_LOG_WARN, PD_LOG_INFO, PD_LOG_DEBUG };
+
+void pd_log_set_level(enum pd_log_level level);
+int pd_log_enabled(enum pd_log_level level);
+void pd_log(enum pd_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define pd_error(...) pd_log(PD_LOG_ERROR, __VA_ARGS__)
+#define pd_warn(...) pd_log(PD_LOG_WARN, __VA_ARGS__)
+#define pd_info(...) pd_log(PD_LOG_INFO, __VA_ARGS__)
+#define pd_debug(...) pd_log(PD_LOG_DEBUG, __VA_ARGS__)
+/* Copy an untrusted string (a peer's id, a program name) into buf[cap] with
+ * every byte outside printable ASCII shown as \xNN, cut to fit.  Returns buf. */
+const char *pd_log_safe(char *buf, size_t cap, const char *s);
+
+/* ---- config.c ----------------------------------------------------------- */
+struct pd_listen {
+	struct sockaddr_storage addr; /* port 0: any free port (tests) */
+	char text[80];                /* as given: "127.0.0.1:9000", "[::]:9000" */
+	int wildcard;                 /* 0.0.0.0 or :: */
+};
+
+struct pd_config {
+	char *config_file;
+	char *psk_file;
+	struct pd_listen listen[PD_MAX_LISTEN];
+	size_t nlisten;
+	int listen_is_default;
+	char *server_id;
+	char *state_dir;
+	int exec_all;       /* allow-exec = * */
+	char **exec_allow;  /* NULL-terminated list of names or paths */
+	size_t nexec_allow;
+	int allow_shell;
+	char *file_root;
+	int allow_put;
+	enum pd_log_level log_level;
+	uint32_t command_timeout_s;
+	uint64_t max_output;
+	uint32_t max_commands;
+	uint32_t max_sessions;
+	uint32_t max_handshakes;
+	uint32_t max_handshakes_per_ip;
+	uint32_t handshake_timeout_ms;
+	uint32_t idle_timeout_ms;
+	uint32_t heartbeat_ms;
+	uint32_t write_timeout_ms;
+};
+
+/* Parse argv and the configuration file into cfg (flags win).  On --help
+ * or --version prints and exits 0; on any error prints one line and exits 2.
+ * Nothing else is ever printed. */
+void pd_config_load(struct pd_config *cfg, int argc, char **argv);
+void pd_config_free(struct pd_config *cfg);
+
+/* ---- ident.c ------------------------------------------------------------ */
+/* The host name reduced to PROTOCOL.md §10.3 identifier characters. */
+void pd_hostname(char out[PPCP_ID_MAX + 1]);
+/* The server_id: cfg->server_id, else the one stored in state_dir, else a
+ * new one stored there.  0, or -1 after printing one line on stderr. */
+int pd_server_id(const struct pd_config *cfg, const char *hostname, char out[PPCP_ID_MAX + 1]);
+
+/* ---- server.c ----------------------------------------------------------- */
+struct pd_server;
+struct pd_session;
+struct pd_disco;
+struct pd_cmd;
+
+/* Everything the running daemon shares. */
+struct pd_daemon {
+	uv_loop_t *loop;
+	const struct pd_config *cfg;
+	uint8_t psk[PPCP_PSK_FILE_BYTES];
+	char server_id[PPCP_ID_MAX + 1];
+	char hostname[PPCP_ID_MAX + 1];
+	int shutting_down;
+	struct pd_server *srv;
+	struct pd_disco *disco;
+	struct pd_cmd *cmds; /* every command alive, with or without a session (exec.c) */
+};
+
+/* Bind every listener (TCP, and UDP on the same address and port).
+ * 0, or -1 after logging what failed. */
+int pd_server_start(struct pd_daemon *d);
+/* SIGTERM/SIGINT: stop listening, BYE to every established session, kill
+ * every command; the loop ends once everything is flushed or after
+ * PD_SHUTDOWN_GRACE_MS. */
+void pd_server_shutdown(struct pd_daemon *d);
+void pd_server_free(struct pd_daemon *d);
+
+/* For command.c and exec.c: send on a session, then flush and rearm. */
+ppcp_conn *pd_session_conn(struct pd_session *s);
+const char *pd_session_name(const struct pd_session *s);
+/* Send one message (ppcp_conn_send); a failure of the connection closes
+ * the session.  Returns the ppcp_conn_send result. */
+int pd_session_send(struct pd_session *s, enum ppcp_msg_type type, const char *id,
+		    const struct json_t *payload);
+void pd_session_send_error(struct pd_session *s, const char *id, const char *code,
+			   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Write what the engine queued, rearm the timer, close when it ended. */
+void pd_session_flush(struct pd_session *s);
+/* Bytes queued toward the peer and not yet written. */
+size_t pd_session_pending(const struct pd_session *s);
+/* Reconsider reading from the peer (stdin backpressure changed). */
+void pd_session_update_reading(struct pd_session *s);
+struct pd_cmd **pd_session_cmds(struct pd_session *s);
+struct pd_daemon *pd_session_daemon(struct pd_session *s);
+
+/* ---- command.c ---------------------------------------------------------- */
+/* A COMMAND (or stdin/cancel) arrived on an established session. */
+void pd_command_dispatch(struct pd_session *s, const ppcp_msg *m);
+
+/* ---- exec.c ------------------------------------------------------------- */
+struct pd_cmd;
+
+struct pd_spawn {
+	const char *id;       /* the COMMAND's "i" */
+	char **argv;          /* NULL-terminated; argv[0] is the program */
+	int want_stdin;
+	uint32_t timeout_s;
+};
+
+/* Start a program for session s.  Returns 0 (the command now runs and will
+ * end with a final RESPONSE), or a libuv error after which nothing runs;
+ * UV_ENOENT / UV_EACCES / UV_ENOEXEC are answered by the caller as a shell
+ * would (stderr line, exit 127 / 126). */
+int pd_exec_start(struct pd_session *s, const struct pd_spawn *sp, struct pd_cmd **out);
+/* The running command of s whose COMMAND had id, or NULL. */
+struct pd_cmd *pd_exec_find(struct pd_session *s, const char *id);
+/* stdin COMMAND: 0, or -1 with *why set (no stdin, already closed). */
+int pd_exec_stdin(struct pd_cmd *c, const uint8_t *data, size_t len, int eof, const char **why);
+/* cancel COMMAND: kill the process group (SIGTERM, then SIGKILL). */
+void pd_exec_cancel(struct pd_cmd *c);
+/* Number of commands of s still running. */
+size_t pd_exec_count(struct pd_session *s);
+/* The session ends: kill its commands, which finish on their own. */
+void pd_exec_detach_all(struct pd_session *s);
+/* Output backpressure: pause or resume reading the pipes of s. */
+void pd_exec_pause(struct pd_session *s, int pause);
+/* Bytes written to the child's stdin and not yet consumed, over all of s. */
+size_t pd_exec_stdin_pending(struct pd_session *s);
+/* Shutdown: kill every command of the daemon. */
+void pd_exec_kill_all(struct pd_daemon *d);
+/* Shutdown deadline passed: stop waiting for children. */
+void pd_exec_abandon_all(struct pd_daemon *d);
+
+/* ---- disco.c ------------------------------------------------------------ */
+struct pd_disco;
+/* Answer PINGs on UDP at the address and port of the TCP listener. */
+int pd_disco_add(struct pd_daemon *d, const struct sockaddr *addr, int wildcard, uint16_t port);
+void pd_disco_close(struct pd_daemon *d);
+void pd_disco_free(struct pd_daemon *d);
+
+/* ---- small helpers ------------------------------------------------------ */
+void *pd_xmalloc(size_t n);
+void *pd_xcalloc(size_t n, size_t m);
+char *pd_xstrdup(const char *s);
+/* "1.2.3.4:5" or "[::1]:5" for a socket address. */
+void pd_addr_str(const struct sockaddr *sa, char *out, size_t cap);
+
+#endif /* PPCPD_H */
