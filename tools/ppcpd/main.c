@@ -10,12 +10,16 @@
  *      every command, flush, exit 0.  The signal handles are unreferenced,
  *      so the loop ends by itself once everything else has closed.
  */
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <errno.h>
@@ -31,6 +35,28 @@ static void main_no_core_dumps(void)
 		fprintf(stderr, "ppcpd: cannot disable core dumps: %s\n", strerror(errno));
 		exit(1);
 	}
+}
+
+/* Descriptors inherited from whoever started us (beyond 0, 1, 2) must not
+ * reach the commands: libuv opens its own with O_CLOEXEC, these get the
+ * flag here.  They stay open in the daemon, which never uses them. */
+static void main_cloexec_inherited(void)
+{
+	DIR *dir;
+	struct dirent *e;
+
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return; /* Linux 5.11 and later */
+	dir = opendir("/proc/self/fd");
+	if (dir == NULL)
+		return;
+	while ((e = readdir(dir)) != NULL) {
+		int fd = atoi(e->d_name);
+
+		if (fd > 2 && fd != dirfd(dir))
+			(void)fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+	}
+	closedir(dir);
 }
 
 static const char *main_psk_hint(int err)
@@ -104,6 +130,7 @@ int main(int argc, char **argv)
 	int r, status = 0;
 
 	main_no_core_dumps();
+	main_cloexec_inherited();
 	signal(SIGPIPE, SIG_IGN);
 	pd_config_load(&cfg, argc, argv);
 	pd_log_set_level(cfg.log_level);

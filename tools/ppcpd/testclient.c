@@ -20,6 +20,8 @@
  *                                ERROR or 2 s of silence
  *     multi N -- ARGV...         N sessions at once, ARGV on each; exit 0 if
  *                                every one exited 0
+ *     parallel N -- ARGV...      one session, N commands at once; prints how
+ *                                many exited 0 and how many were refused
  *     repeat N [--reconnect K] -- ARGV...  N runs in a row, a new session
  *                                every K runs; exit 0 if every one exited 0
  *     wait-bye [--ready FILE]    establish, create FILE, wait for a BYE
@@ -525,6 +527,51 @@ static int mode_multi(int argc, char **argv)
 	return ok == n ? 0 : 1;
 }
 
+static int mode_parallel(int argc, char **argv)
+{
+	int n, i = 1, done = 0, exited0 = 0, limited = 0;
+	struct conn c;
+	char (*ids)[PPCP_ID_MAX + 1];
+	uint64_t deadline;
+	json_t *p;
+
+	if (argc < 1 || (n = atoi(argv[0])) < 1 || !argv_after_dashes(argc, argv, &i))
+		die("parallel N -- ARGV");
+	ids = calloc((size_t)n, sizeof(*ids));
+	session_open_or_die(&c);
+	p = exec_payload(0, argv + i, argc - i, 0, 0);
+	for (int k = 0; k < n; k++)
+		if (send_json(c.s, PPCP_MSG_COMMAND, p, ids[k]) != 0)
+			die("send failed");
+	json_decref(p);
+	deadline = now_ms() + (uint64_t)o_wait;
+	while (done < n && now_ms() < deadline) {
+		enum ppcp_msg_type type;
+		char rid[PPCP_ID_MAX + 1], *payload = NULL;
+		int k = ppcp_session_recv(c.s, 1000, &type, rid, &payload);
+
+		if (k == PPCP_ERR_AGAIN)
+			continue;
+		if (k != 0)
+			die("session: %s", ppcp_strerror(k));
+		if (type == PPCP_MSG_ERROR) {
+			done++;
+			if (strstr(payload, "\"rate-limited\"") != NULL)
+				limited++;
+			fprintf(stderr, "ppcpd_testclient: ERROR rate-limited: %s\n", payload);
+		} else if (strstr(payload, "\"done\":true") != NULL) {
+			done++;
+			if (strstr(payload, "\"exit\":0,") != NULL)
+				exited0++;
+		}
+		free(payload);
+	}
+	session_close(&c);
+	free(ids);
+	printf("parallel: %d sent, %d exited 0, %d rate-limited\n", n, exited0, limited);
+	return done == n ? 0 : 1;
+}
+
 static int mode_repeat(int argc, char **argv)
 {
 	int n, i = 1, every = 0, ok = 0, k;
@@ -860,6 +907,8 @@ int main(int argc, char **argv)
 		return mode_send(argc, argv);
 	if (strcmp(mode, "multi") == 0)
 		return mode_multi(argc, argv);
+	if (strcmp(mode, "parallel") == 0)
+		return mode_parallel(argc, argv);
 	if (strcmp(mode, "repeat") == 0)
 		return mode_repeat(argc, argv);
 	if (strcmp(mode, "wait-bye") == 0)
