@@ -6,8 +6,9 @@
  *   - with --discover-addr / $PPCP_DISCOVER_ADDR: only those addresses (and
  *     the cached addresses of the server looked for), by unicast;
  *   - without: the library's broadcast (255.255.255.255 and every IPv4
- *     interface's directed broadcast), IPv6 link-local multicast (ff02::1 on
- *     every interface that has IPv6), and the cached addresses by unicast.
+ *     interface's directed broadcast), multicast (ppcpd's groups:
+ *     239.255.80.67, and ff02::5050 on every interface that has IPv6), and
+ *     the cached addresses by unicast.
  *
  * ppcp_find_server() broadcasts only when it is given no address at all, and
  * does not say which destination a PONG answered; so each kind of
@@ -119,15 +120,24 @@ static void *disco_thread(void *arg)
 	return NULL;
 }
 
-/* "ff02::1%IF" for every interface that is up, multicast-capable, not
- * loopback and has an IPv6 address. */
+/* The discovery multicast groups ppcpd joins on its wildcard listeners
+ * (tools/ppcpd/disco.c): one IPv4 administratively scoped group, sent
+ * where the routing table says (the default route's interface), and the
+ * IPv6 link-local group on every interface that is up, multicast-capable,
+ * not loopback and has an IPv6 address (the scope names the interface). */
+#define DISCO_MCAST4 "239.255.80.67"
+#define DISCO_MCAST6 "ff02::5050"
+
 static size_t multicast_addrs(char out[][CLI_ADDR_MAX], size_t max)
 {
 	struct ifaddrs *ifa = NULL, *i;
 	size_t n = 0, k;
 
-	if (getifaddrs(&ifa) != 0)
+	if (max == 0)
 		return 0;
+	snprintf(out[n++], CLI_ADDR_MAX, "%s", DISCO_MCAST4);
+	if (getifaddrs(&ifa) != 0)
+		return n;
 	for (i = ifa; i != NULL && n < max; i = i->ifa_next) {
 		char a[CLI_ADDR_MAX];
 		int dup = 0;
@@ -136,7 +146,7 @@ static size_t multicast_addrs(char out[][CLI_ADDR_MAX], size_t max)
 		    !(i->ifa_flags & IFF_UP) || !(i->ifa_flags & IFF_MULTICAST) ||
 		    (i->ifa_flags & IFF_LOOPBACK))
 			continue;
-		snprintf(a, sizeof(a), "ff02::1%%%s", i->ifa_name);
+		snprintf(a, sizeof(a), "%s%%%s", DISCO_MCAST6, i->ifa_name);
 		for (k = 0; k < n; k++)
 			if (strcmp(out[k], a) == 0)
 				dup = 1;
@@ -159,7 +169,7 @@ void disco_describe(const struct cli *cli, char *buf, size_t len)
 		if (used < len)
 			snprintf(buf + used, len - used, " (from %s)", cli->discover_from);
 	} else {
-		snprintf(buf, len, "broadcast and IPv6 link-local multicast on every interface");
+		snprintf(buf, len, "broadcast and multicast on every interface");
 	}
 }
 
