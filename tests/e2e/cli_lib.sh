@@ -115,7 +115,8 @@ expect_empty() {
 
 newpsk() { "$PPCP" -q keygen "$1"; }
 
-# start_ppcpd NAME ADDR PORT [OPTIONS...] - run ppcpd (server_id NAME)
+# start_ppcpd NAME ADDR PORT [OPTIONS...] - run ppcpd (server_id NAME, or
+# $SERVER_ID; PSK $SERVER_PSK, else the test's)
 # listening on ADDR:PORT (TCP and UDP); waits until it listens.  Returns 1
 # if it did not start (the port may be taken: the caller picks another).
 start_ppcpd() {
@@ -124,7 +125,7 @@ start_ppcpd() {
 	log=$TMP/ppcpd-$name.log
 	: >"$log"
 	timeout 300 "$PPCPD" --psk-file "${SERVER_PSK:-$TMP/psk}" --listen "$addr:$port" \
-		--server-id "$name" --log-level info "$@" >"$log" 2>&1 &
+		--server-id "${SERVER_ID:-$name}" --log-level info "$@" >"$log" 2>&1 &
 	local pid=$! dpid=
 	PIDS+=("$pid")
 	for _ in $(seq 1 50); do

@@ -73,4 +73,22 @@ if [ "$RC" -eq 0 ] && [ "$(cat "$TMP/out")" = twin ]; then ok "the server_id sti
 run pc exec "127.0.0.3:$PORT" -- true
 expect_rc "a literal address connects without an expected id" 0
 
+# A PONG is a hint: an impostor that answers first for "victim" (it claims
+# the id, but holds another PSK) fails the handshake, and the real victim,
+# which answers second, is still reached.
+stop_ppcpd mover
+stop_ppcpd twin
+newpsk "$TMP/impostor-psk"
+SERVER_PSK=$TMP/impostor-psk start_ppcpd victim 127.0.0.2 "$PORT" --allow-exec '*' --state-dir "$TMP/i"
+SERVER_ID=victim start_ppcpd victim-real 127.0.0.3 "$PORT" --allow-exec '*' --state-dir "$TMP/v"
+rm -f "$CACHE"
+run pc exec victim -- echo real
+if [ "$RC" -eq 0 ] && [ "$(cat "$TMP/out")" = real ]; then ok "an impostor answering first does not hide the real server"; else fail "impostor: rc $RC"; show "$TMP/out" "$TMP/err"; fi
+if [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["servers"]["victim"]["addresses"][0])' "$CACHE")" = 127.0.0.3 ]; then
+	ok "and only the authenticated address is cached"
+else
+	fail "impostor address cached"
+	show "$CACHE"
+fi
+
 finish

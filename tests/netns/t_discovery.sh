@@ -125,7 +125,7 @@ elif [ "${PPCP_TEST_FIREWALL:-}" != none ] && command -v iptables >/dev/null 2>&
 	DROP="an iptables rule in its namespace"
 else
 	S4_LISTEN=10.77.0.14:9000
-	DROP="ppcpd bound to its unicast address (no nftables or iptables here)"
+	DROP="ppcpd bound to its unicast address (no usable nftables or iptables)"
 fi
 echo "ns-four drops broadcast: $DROP"
 

@@ -161,6 +161,7 @@ struct disco_req {
 	const char *const *scan;     /* CIDRs for a TCP scan (opt-in) */
 	size_t nscan;
 	int timeout_ms;
+	int per_address;             /* one PING call per unicast address (see disco.c) */
 	int send_failed;             /* out: no PING could be sent on some path */
 };
 /* disco_run - PING where the options say (the --discover-addr list, else

@@ -206,7 +206,7 @@ static int found_cmp(const void *a, const void *b)
 int disco_run(const struct cli *cli, struct disco_req *req, struct found *out, size_t max,
 	      size_t *n)
 {
-	struct disco_call *calls[2] = { NULL, NULL };
+	struct disco_call *calls[DISCO_MAX_ADDRS + 2] = { NULL };
 	char mc[16][CLI_ADDR_MAX];
 	size_t nmc = 0, i, k, nc = 0;
 	int ret = 0;
@@ -245,6 +245,26 @@ int disco_run(const struct cli *cli, struct disco_req *req, struct found *out, s
 			if (strcmp(calls[i]->kind, "multicast") == 0)
 				for (k = 0; k < nmc && calls[i]->naddrs < DISCO_MAX_ADDRS; k++)
 					calls[i]->addrs[calls[i]->naddrs++] = mc[k];
+	}
+	if (req->per_address) {
+		/* One call per unicast address, so that every address's
+		 * answer is kept (ppcp_find_server keeps one per server_id):
+		 * after a failed handshake, the next candidate. */
+		size_t nc0 = nc;
+
+		for (i = 0; i < nc0; i++) {
+			struct disco_call *c = calls[i];
+
+			while (c->naddrs > 1 && nc < sizeof(calls) / sizeof(calls[0])) {
+				struct disco_call *d = calloc(1, sizeof(*d));
+				if (d == NULL)
+					goto nomem;
+				d->kind = c->kind;
+				d->addrs[0] = c->addrs[--c->naddrs];
+				d->naddrs = 1;
+				calls[nc++] = d;
+			}
+		}
 	}
 	for (i = 0; i < nc; i++) {
 		struct disco_call *c = calls[i];

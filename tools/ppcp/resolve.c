@@ -12,7 +12,10 @@
  *   2. a targeted PING (target = the server_id) to the discovery addresses
  *      and, by unicast, the cached addresses; the answers are tried in
  *      order of path (disco.c), each handshake again expecting the id, so
- *      a spoofed PONG costs a failed handshake, not a wrong server;
+ *      a spoofed PONG costs a failed handshake, not a wrong server; after
+ *      such a failure each unicast address is asked on its own, so an
+ *      impostor that answered first does not hide the real server (the
+ *      library keeps one answer per server_id and PING);
  *   3. an untargeted PING, matching the name against the PONGs' hostnames;
  *      two servers with that hostname are an error that lists their ids.
  *
@@ -309,6 +312,32 @@ int resolve_connect(struct cli *cli, const char *target, struct sess *s)
 		goto out;
 	if (try_found(cli, s, f, n, id, &a) == 0)
 		goto ok;
+	if (a.tried > 0 && err_rank(a.err) == 3) {
+		/* Something answered for id but failed the handshake: maybe
+		 * an impostor that answered first (a PONG is only a hint).
+		 * Ask each unicast address on its own and try the others. */
+		struct found *g = calloc(CLI_MAX_FOUND, sizeof(*g));
+		size_t ng = 0, j, m = 0;
+
+		if (g != NULL) {
+			req.per_address = 1;
+			if (disco_run(cli, &req, g, CLI_MAX_FOUND, &ng) == 0) {
+				for (i = 0; i < ng; i++) {
+					for (j = 0; j < n; j++)
+						if (strcmp(f[j].si.address, g[i].si.address) == 0)
+							break;
+					if (j == n)
+						g[m++] = g[i];
+				}
+				if (try_found(cli, s, g, m, id, &a) == 0) {
+					free(g);
+					goto ok;
+				}
+			}
+			req.per_address = 0;
+			free(g);
+		}
+	}
 
 	/* 3. The name as a hostname. */
 	req.target = NULL;
