@@ -28,6 +28,9 @@
  *     stall SECONDS -- ARGV...   start ARGV, then read nothing for SECONDS
  *     hold N SECONDS             N TCP connections that send nothing; after
  *                                1 s prints how many the server closed
+ *     trickle INTERVAL_MS        the start of a CLIENT_HELLO, one byte per
+ *                                interval, until the server closes; prints
+ *                                after how long
  *     handshake                  handshake and BYE
  *     tcp-ping [--target ID]     a PING as the first TCP frame
  *     udp-ping [--target ID] [--count N] [--small|--oversize|--garbage]
@@ -706,6 +709,32 @@ static int mode_hold(int argc, char **argv)
 	return 0;
 }
 
+static int mode_trickle(int argc, char **argv)
+{
+	static const uint8_t hello[] = { 0, 0, 0, PPCP_CLIENT_HELLO_LEN, 'P', 'P', 'C', 'P', 1, 1, 1, 0 };
+	long interval;
+	uint64_t t0 = now_ms();
+	int fd;
+
+	if (argc != 1 || (interval = atol(argv[0])) < 1)
+		die("trickle INTERVAL_MS");
+	fd = tcp_socket();
+	if (fd < 0)
+		die("connect: %s", strerror(errno));
+	for (size_t i = 0; now_ms() - t0 < (uint64_t)o_wait; i++) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		char b;
+
+		if (i < sizeof(hello) && send(fd, &hello[i], 1, MSG_NOSIGNAL) != 1)
+			break;
+		if (poll(&pfd, 1, (int)interval) > 0 && recv(fd, &b, 1, 0) <= 0)
+			break;
+	}
+	printf("trickle: closed by the server after %llu ms\n", (unsigned long long)(now_ms() - t0));
+	close(fd);
+	return 0;
+}
+
 static int mode_handshake(void)
 {
 	struct conn c;
@@ -917,6 +946,8 @@ int main(int argc, char **argv)
 		return mode_stall(argc, argv);
 	if (strcmp(mode, "hold") == 0)
 		return mode_hold(argc, argv);
+	if (strcmp(mode, "trickle") == 0)
+		return mode_trickle(argc, argv);
 	if (strcmp(mode, "handshake") == 0)
 		return mode_handshake();
 	if (strcmp(mode, "tcp-ping") == 0)
