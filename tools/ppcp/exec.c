@@ -91,44 +91,46 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* --all: write the complete lines of lb with the server's prefix; with
- * flush, the rest too (followed by a newline). */
+/* --all: one line with the server's prefix, in one write() so that lines
+ * of different servers never mix; a newline is added when missing. */
+static void emit_line(const struct xs *x, int fd, const char *data, size_t len)
+{
+	size_t plen = strlen(x->s.server_id) + 2, n;
+	char *line = malloc(plen + len + 1);
+
+	if (line == NULL)
+		return;
+	memcpy(line, x->s.server_id, plen - 2);
+	memcpy(line + plen - 2, ": ", 2);
+	memcpy(line + plen, data, len);
+	n = plen + len;
+	if (len == 0 || data[len - 1] != '\n')
+		line[n++] = '\n';
+	(void)write_all(fd, line, n);
+	free(line);
+}
+
+/* --all: write the complete lines of lb (a line longer than EXEC_LINE_MAX
+ * is cut); with flush, the rest too. */
 static void lb_emit(struct xs *x, int which, int fd, int flush)
 {
 	struct linebuf *lb = &x->lb[which];
-	size_t start = 0, i, plen = strlen(x->s.server_id) + 2;
+	size_t start = 0, i;
 
 	for (i = 0; i < lb->len; i++) {
-		if (lb->buf[i] != '\n' && !(i - start + 1 >= EXEC_LINE_MAX))
+		if (lb->buf[i] != '\n' && i - start + 1 < EXEC_LINE_MAX)
 			continue;
-		size_t l = i - start + 1;
-		char *line = malloc(plen + l + 1);
-		if (line == NULL)
-			return;
-		memcpy(line, x->s.server_id, plen - 2);
-		memcpy(line + plen - 2, ": ", 2);
-		memcpy(line + plen, lb->buf + start, l);
-		if (lb->buf[i] != '\n')
-			line[plen + l++] = '\n';
-		(void)write_all(fd, line, plen + l);
-		free(line);
+		emit_line(x, fd, lb->buf + start, i - start + 1);
 		start = i + 1;
 	}
 	if (flush && start < lb->len) {
-		size_t l = lb->len - start;
-		char *line = malloc(plen + l + 1);
-		if (line != NULL) {
-			memcpy(line, x->s.server_id, plen - 2);
-			memcpy(line + plen - 2, ": ", 2);
-			memcpy(line + plen, lb->buf + start, l);
-			line[plen + l] = '\n';
-			(void)write_all(fd, line, plen + l + 1);
-			free(line);
-		}
+		emit_line(x, fd, lb->buf + start, lb->len - start);
 		start = lb->len;
 	}
-	memmove(lb->buf, lb->buf + start, lb->len - start);
-	lb->len -= start;
+	if (start > 0) {
+		memmove(lb->buf, lb->buf + start, lb->len - start);
+		lb->len -= start;
+	}
 }
 
 static void output(struct xs *x, int which, const uint8_t *data, size_t n)
