@@ -120,6 +120,11 @@ expect_rc "echo is no longer allowed" 100
 run tc exec -- sh -c 'echo ok'
 expect_rc "sh is" 0
 
+# -- the example configuration is valid (its listen list replaced: loopback only) --
+ex="$(dirname "$0")/../../contrib/ppcpd.conf.example"
+run timeout 3 "$PPCPD" --config "$ex" --psk-file "$TMP/psk" --listen 127.0.0.1:0 --state-dir "$TMP/st-ex"
+expect_in "contrib/ppcpd.conf.example is accepted" "info policy: allow-exec 'uptime,df,free,journalctl'" "$TMP/err"
+
 # -- core dumps off (T47) ----------------------------------------------------------
 check "RLIMIT_CORE is 0" grep -Eq '^Max core file size +0 +0 ' "/proc/$DPID/limits"
 check "the process is not dumpable (its /proc files belong to root)" \

@@ -29,7 +29,7 @@ expect_rc "the right PSK still works" 0
 run tc trickle 300
 expect_in "a trickling hello is cut at the handshake deadline" "closed by the server after (9[0-9][0-9]|1[0-9]{3}) ms" "$TMP/out"
 expect_in "and logged" "failed: handshake did not complete in time" "$LOG"
-run tc hold 3 2
+run tc hold 3 2 300
 expect_in "idle connections are accepted" "hold: 3 connected, 0 closed" "$TMP/out"
 sleep 0.2
 run tc handshake

@@ -26,8 +26,9 @@
  *                                every K runs; exit 0 if every one exited 0
  *     wait-bye [--ready FILE]    establish, create FILE, wait for a BYE
  *     stall SECONDS -- ARGV...   start ARGV, then read nothing for SECONDS
- *     hold N SECONDS             N TCP connections that send nothing; after
- *                                1 s prints how many the server closed
+ *     hold N SECONDS [CHECK_MS]  N TCP connections that send nothing; after
+ *                                CHECK_MS (1000) prints how many the server
+ *                                closed
  *     trickle INTERVAL_MS        the start of a CLIENT_HELLO, one byte per
  *                                interval, until the server closes; prints
  *                                after how long
@@ -673,10 +674,14 @@ static int mode_hold(int argc, char **argv)
 {
 	struct rlimit rl;
 	int n, secs, connected = 0, closed = 0;
+	long check_ms = 1000;
+	uint64_t t0 = now_ms();
 	int *fds;
 
-	if (argc != 2 || (n = atoi(argv[0])) < 1 || (secs = atoi(argv[1])) < 1)
-		die("hold N SECONDS");
+	if (argc < 2 || argc > 3 || (n = atoi(argv[0])) < 1 || (secs = atoi(argv[1])) < 1)
+		die("hold N SECONDS [CHECK_MS]");
+	if (argc == 3)
+		check_ms = atol(argv[2]);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -687,7 +692,7 @@ static int mode_hold(int argc, char **argv)
 		if (fds[i] >= 0)
 			connected++;
 	}
-	sleep(1);
+	usleep((useconds_t)check_ms * 1000);
 	for (int i = 0; i < n; i++) {
 		char b;
 		ssize_t k;
@@ -700,8 +705,8 @@ static int mode_hold(int argc, char **argv)
 	}
 	printf("hold: %d connected, %d closed by the server\n", connected, closed);
 	fflush(stdout);
-	if (secs > 1)
-		sleep((unsigned)(secs - 1));
+	while (now_ms() - t0 < (uint64_t)secs * 1000)
+		usleep(50000);
 	for (int i = 0; i < n; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
