@@ -176,10 +176,16 @@ static void check_server(struct cli *cli, const char *id, const char *address, u
 	} else if (ret == 1) {
 		const char *m = json_string_value(json_object_get(reply, "message"));
 		const char *c = json_string_value(json_object_get(reply, "code"));
-		step("FAIL", "policy",
-		     "the server refuses exec of 'true': %s (%s); the network and the PSK are "
-		     "fine: allow programs on the server (ppcpd --allow-exec)",
-		     m ? m : "no reason given", c ? c : "error");
+		if (c != NULL && strcmp(c, "unknown-command") == 0)
+			step("FAIL", "policy",
+			     "the server does not know COMMAND exec: %s; it is a PPCP server but "
+			     "not ppcpd, or an older one",
+			     m ? m : "no reason given");
+		else
+			step("FAIL", "policy",
+			     "the server refuses exec of 'true': %s (%s); the network and the PSK "
+			     "are fine: allow programs on the server (ppcpd --allow-exec)",
+			     m ? m : "no reason given", c ? c : "error");
 	} else {
 		json_t *e = json_object_get(reply, "exit");
 		if (json_is_integer(e) && json_integer_value(e) == 0)

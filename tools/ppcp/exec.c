@@ -672,6 +672,12 @@ int cmd_exec(struct cli *cli, int argc, char **argv)
 		i++;
 	if (i >= argc)
 		return cli_usage(cli, exec_synopsis);
+	/* exec --all takes no TARGET: what follows "--" is the program, and
+	 * without "--" `exec --all NAME -- prog` would run NAME everywhere. */
+	if (req.all && (i == 0 || strcmp(argv[i - 1], "--") != 0)) {
+		cli_err(cli, "exec --all takes no TARGET: write exec --all -- PROGRAM [ARG...]");
+		return cli_usage(cli, exec_synopsis);
+	}
 	req.argv = argv + i;
 	req.argc = argc - i;
 	return exec_run(cli, &req);
