@@ -4,7 +4,8 @@
 # hosts), PINGed by unicast with --discover-addr for each.  `discover`
 # prints a table and --json; `exec --all` runs on the three in parallel,
 # prefixes every line with "server_id: ", prints "N ok, N failed" on
-# stderr and exits 0 only when all exit 0.
+# stderr and exits 0 only when all exit 0.  `sh` where a shell is allowed
+# and where it is not.
 set -euo pipefail
 . "$(dirname "$0")/cli_lib.sh"
 need_ppcpd
@@ -13,7 +14,7 @@ newpsk "$TMP/psk"
 started=0
 for _ in 1 2 3 4 5; do
 	PORT=$(random_port)
-	if start_ppcpd fleet-a 127.0.0.1 "$PORT" --allow-exec '*' --state-dir "$TMP/a" &&
+	if start_ppcpd fleet-a 127.0.0.1 "$PORT" --allow-exec '*' --allow-shell --state-dir "$TMP/a" &&
 		start_ppcpd fleet-b 127.0.0.2 "$PORT" --allow-exec '*' --state-dir "$TMP/b" &&
 		start_ppcpd fleet-c 127.0.0.3 "$PORT" --allow-exec 'echo,true' --state-dir "$TMP/c"; then
 		started=1
@@ -64,6 +65,17 @@ for s in fleet-a fleet-b fleet-c; do
 done
 if [ "$(wc -l <"$TMP/out")" -eq 3 ]; then ok "one line per server"; else fail "exec --all output"; show "$TMP/out"; fi
 expect_in "summary on stderr" "^3 ok, 0 failed$" err
+
+run pc sh fleet-a 'echo $((1 + 2)); echo e >&2; exit 4'
+if [ "$RC" -eq 4 ] && [ "$(cat "$TMP/out")" = 3 ] && [ "$(cat "$TMP/err")" = e ]; then
+	ok "sh runs a command line where the server allows a shell"
+else
+	fail "sh: rc $RC"
+	show "$TMP/out" "$TMP/err"
+fi
+run pc sh fleet-b 'true'
+expect_rc "sh where the server has no shell" 255
+expect_in "is refused with the server's reason" "refused the command: .*allow-shell" err
 
 stop_ppcpd fleet-c
 run pc exec --all -- sh -c 'echo out-$$; echo err >&2; exit 3'
