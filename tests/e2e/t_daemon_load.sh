@@ -31,6 +31,17 @@ check "no child at all" test -z "$(children "$DPID")"
 fds=$(fd_count "$DPID")
 check "descriptors back to $base_fds (now $fds)" test "$fds" -eq "$base_fds"
 
+# -- 500 handshakes, and 500 that fail (another PSK): nothing left behind (T42) --------
+run timeout 300 "$TC" --psk-file "$TMP/psk" --port "$PORT" handshake 500
+expect_in "500 handshakes" "^handshakes: 500 ok, 0 failed$" "$TMP/out"
+newpsk "$TMP/other"
+run timeout 300 "$TC" --psk-file "$TMP/other" --port "$PORT" handshake 500
+expect_in "500 handshakes with another PSK fail" "^handshakes: 0 ok, 500 failed$" "$TMP/out"
+check "each failure is counted" wait_log "\(500 failed handshakes from 127\.0\.0\.1\)" 5
+sleep 0.3
+fds=$(fd_count "$DPID")
+check "descriptors back to $base_fds (now $fds)" test "$fds" -eq "$base_fds"
+
 # -- half-open flood from 127.0.0.1, a real client from 127.0.0.2 (T41) -------------
 "$TC" --port "$PORT" hold 200 6 >"$TMP/hold.out" 2>&1 &
 holder=$!

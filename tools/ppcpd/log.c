@@ -27,11 +27,6 @@ void pd_log_set_level(enum pd_log_level level)
 	log_level = level;
 }
 
-int pd_log_enabled(enum pd_log_level level)
-{
-	return level <= log_level;
-}
-
 void pd_log(enum pd_log_level level, const char *fmt, ...)
 {
 	char line[1024];

@@ -79,11 +79,13 @@ static void main_on_signal(uv_signal_t *h, int signum)
 {
 	struct pd_daemon *d = h->data;
 
+	const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+
 	if (d->shutting_down) {
-		pd_info("%s again: still shutting down", strsignal(signum));
+		pd_info("%s again: still shutting down", name);
 		return;
 	}
-	pd_info("%s: shutting down", strsignal(signum));
+	pd_info("%s: shutting down", name);
 	pd_server_shutdown(d);
 }
 

@@ -55,7 +55,6 @@ enum {
 enum pd_log_level { PD_LOG_ERROR = 0, PD_LOG_WARN, PD_LOG_INFO, PD_LOG_DEBUG };
 
 void pd_log_set_level(enum pd_log_level level);
-int pd_log_enabled(enum pd_log_level level);
 void pd_log(enum pd_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define pd_error(...) pd_log(PD_LOG_ERROR, __VA_ARGS__)
 #define pd_warn(...) pd_log(PD_LOG_WARN, __VA_ARGS__)
@@ -140,8 +139,7 @@ int pd_server_start(struct pd_daemon *d);
 void pd_server_shutdown(struct pd_daemon *d);
 void pd_server_free(struct pd_daemon *d);
 
-/* For command.c and exec.c: send on a session, then flush and rearm. */
-ppcp_conn *pd_session_conn(struct pd_session *s);
+/* For command.c and exec.c. */
 const char *pd_session_name(const struct pd_session *s);
 /* Send one message (ppcp_conn_send); a failure of the connection closes
  * the session.  Returns the ppcp_conn_send result. */
@@ -151,8 +149,6 @@ void pd_session_send_error(struct pd_session *s, const char *id, const char *cod
 			   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Write what the engine queued, rearm the timer, close when it ended. */
 void pd_session_flush(struct pd_session *s);
-/* Bytes queued toward the peer and not yet written. */
-size_t pd_session_pending(const struct pd_session *s);
 /* Reconsider reading from the peer (stdin backpressure changed). */
 void pd_session_update_reading(struct pd_session *s);
 struct pd_cmd **pd_session_cmds(struct pd_session *s);
@@ -174,8 +170,8 @@ struct pd_spawn {
 
 /* Start a program for session s.  Returns 0 (the command now runs and will
  * end with a final RESPONSE), or a libuv error after which nothing runs;
- * UV_ENOENT / UV_EACCES / UV_ENOEXEC are answered by the caller as a shell
- * would (stderr line, exit 127 / 126). */
+ * UV_ENOENT, UV_EACCES and -ENOEXEC are answered by the caller as a shell
+ * would (a stderr line, exit 127 or 126). */
 int pd_exec_start(struct pd_session *s, const struct pd_spawn *sp, struct pd_cmd **out);
 /* The running command of s whose COMMAND had id, or NULL. */
 struct pd_cmd *pd_exec_find(struct pd_session *s, const char *id);

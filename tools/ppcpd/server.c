@@ -600,21 +600,19 @@ static void free_on_close(uv_handle_t *h)
 	free(h->data);
 }
 
-static void srv_refuse(struct pd_daemon *d, uv_tcp_t *tcp, const char *peer, const char *why)
+/* Log at most one warning per REFUSE_LOG_MS: a flood must not flood the log. */
+static void srv_refuse_log(struct pd_daemon *d, const char *why)
 {
 	struct pd_server *srv = d->srv;
 	uint64_t now = uv_now(d->loop);
 
 	srv->refused++;
-	pd_debug("refusing the connection from %s: %s", peer, why);
 	if (now >= srv->refuse_log_at) {
 		pd_warn("refusing connections: %s (%llu refused since the last report)", why,
 			(unsigned long long)srv->refused);
 		srv->refused = 0;
 		srv->refuse_log_at = now + REFUSE_LOG_MS;
 	}
-	tcp->data = tcp;
-	uv_close((uv_handle_t *)tcp, free_on_close);
 }
 
 static void srv_on_connection(uv_stream_t *server, int status)
@@ -631,7 +629,10 @@ static void srv_on_connection(uv_stream_t *server, int status)
 	char why[160];
 
 	if (status < 0) {
-		pd_warn("accept on %s failed: %s", lis->name, uv_strerror(status));
+		/* EMFILE and the like: libuv has already dropped the connection. */
+		snprintf(why, sizeof(why), "accept on %s failed: %s", lis->name, uv_strerror(status));
+		pd_debug("%s", why);
+		srv_refuse_log(d, why);
 		return;
 	}
 	s = pd_xcalloc(1, sizeof(*s));
@@ -666,9 +667,10 @@ static void srv_on_connection(uv_stream_t *server, int status)
 		snprintf(why, sizeof(why), "%u handshakes in progress from one address (max-handshakes-per-ip)",
 			 cfg->max_handshakes_per_ip);
 	if (why[0] != '\0') {
-		char peer[80];
-		snprintf(peer, sizeof(peer), "%s", s->name);
-		srv_refuse(d, tcp, peer, why);
+		pd_debug("refusing the connection from %s: %s", s->name, why);
+		srv_refuse_log(d, why);
+		tcp->data = s;
+		uv_close((uv_handle_t *)tcp, free_on_close);
 		return;
 	}
 
@@ -891,11 +893,6 @@ void pd_server_free(struct pd_daemon *d)
 
 /* ---- for command.c and exec.c ------------------------------------------- */
 
-ppcp_conn *pd_session_conn(struct pd_session *s)
-{
-	return s->conn;
-}
-
 const char *pd_session_name(const struct pd_session *s)
 {
 	return s->name;
@@ -909,13 +906,6 @@ struct pd_cmd **pd_session_cmds(struct pd_session *s)
 struct pd_daemon *pd_session_daemon(struct pd_session *s)
 {
 	return s->d;
-}
-
-size_t pd_session_pending(const struct pd_session *s)
-{
-	const uint8_t *p;
-
-	return s->wq_bytes + ppcp_conn_out((ppcp_conn *)s->conn, &p);
 }
 
 int pd_session_send(struct pd_session *s, enum ppcp_msg_type type, const char *id,

@@ -32,7 +32,7 @@
  *     trickle INTERVAL_MS        the start of a CLIENT_HELLO, one byte per
  *                                interval, until the server closes; prints
  *                                after how long
- *     handshake                  handshake and BYE
+ *     handshake [N]              handshake and BYE (N times)
  *     tcp-ping [--target ID]     a PING as the first TCP frame
  *     udp-ping [--target ID] [--count N] [--small|--oversize|--garbage]
  *                                PINGs by UDP; prints how many PONGs came
@@ -740,19 +740,27 @@ static int mode_trickle(int argc, char **argv)
 	return 0;
 }
 
-static int mode_handshake(void)
+static int mode_handshake(int argc, char **argv)
 {
-	struct conn c;
+	int n = argc > 0 ? atoi(argv[0]) : 1, good = 0;
 	uint64_t t0 = now_ms();
-	int r = session_open(&c);
 
-	if (r != 0) {
-		printf("handshake failed: %s\n", ppcp_strerror(r));
-		return 1;
+	for (int i = 0; i < n; i++) {
+		struct conn c;
+		int r = session_open(&c);
+
+		if (r != 0) {
+			printf("handshake failed: %s\n", ppcp_strerror(r));
+			continue;
+		}
+		good++;
+		session_close(&c);
 	}
-	printf("handshake ok in %llu ms\n", (unsigned long long)(now_ms() - t0));
-	session_close(&c);
-	return 0;
+	if (n == 1 && good == 1)
+		printf("handshake ok in %llu ms\n", (unsigned long long)(now_ms() - t0));
+	else if (n > 1)
+		printf("handshakes: %d ok, %d failed\n", good, n - good);
+	return good == n ? 0 : 1;
 }
 
 /* ---- discovery ----------------------------------------------------------- */
@@ -954,7 +962,7 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "trickle") == 0)
 		return mode_trickle(argc, argv);
 	if (strcmp(mode, "handshake") == 0)
-		return mode_handshake();
+		return mode_handshake(argc, argv);
 	if (strcmp(mode, "tcp-ping") == 0)
 		return mode_tcp_ping(argc, argv);
 	if (strcmp(mode, "udp-ping") == 0)
