@@ -306,6 +306,20 @@ int ppcp_conn_send_json(ppcp_conn *c, enum ppcp_msg_type type, const char *id,
 /* ppcp_conn_send_binary - queue a binary-data record (data excludes the type
  * byte).  PPCP_ERR_STATE unless the extension was negotiated. */
 int ppcp_conn_send_binary(ppcp_conn *c, const uint8_t *data, size_t len);
+/* File data in a binary-data record (PROTOCOL.md §9.4):
+ * 0x01 ‖ u32 stream ‖ u64 offset ‖ u8 flags ‖ data. */
+enum { PPCP_FILE_DATA_HDR = 14, PPCP_FILE_DATA_LAST = 0x01 };
+/* ppcp_conn_send_file_data - queue one file-data record.  len may be 0
+ * (only with last).  PPCP_ERR_STATE unless binary-data is in force,
+ * PPCP_ERR_TOO_BIG if it exceeds the peer's max_record. */
+int ppcp_conn_send_file_data(ppcp_conn *c, uint32_t stream, uint64_t offset, int last,
+			     const uint8_t *data, size_t len);
+/* ppcp_file_data_parse - split what on_binary delivered (the bytes after
+ * 0x01) into its fields; *data points into rec.  PPCP_ERR_BAD_MESSAGE when
+ * shorter than the header or a flag other than LAST is set. */
+int ppcp_file_data_parse(const uint8_t *rec, size_t len, uint32_t *stream, uint64_t *offset,
+			 int *last, const uint8_t **data, size_t *dlen);
+
 /* ppcp_conn_close - queue BYE (optional reason, may be NULL) and end the
  * session cleanly.  Returns 0 or PPCP_ERR_STATE if not established. */
 int ppcp_conn_close(ppcp_conn *c, const char *reason);

@@ -1083,6 +1083,43 @@ int ppcp_conn_send_binary(ppcp_conn *c, const uint8_t *data, size_t len)
 	return conn_seal(c, &tag, 1, data, len);
 }
 
+int ppcp_conn_send_file_data(ppcp_conn *c, uint32_t stream, uint64_t offset, int last,
+			     const uint8_t *data, size_t len)
+{
+	uint8_t hdr[PPCP_FILE_DATA_HDR];
+	int ret;
+
+	if (c->err != 0)
+		return c->err;
+	if (c->state != PPCP_ST_ESTABLISHED || !(c->ext & PPCP_EXT_BINARY_DATA))
+		return PPCP_ERR_STATE;
+	if (len > c->peer_max_record - PPCP_FILE_DATA_HDR)
+		return PPCP_ERR_TOO_BIG;
+	ret = conn_maybe_rekey(c);
+	if (ret != 0)
+		return ret;
+	/* PROTOCOL.md §9.4: 0x01 ‖ stream ‖ offset ‖ flags ‖ data */
+	hdr[0] = 0x01;
+	ppcp__store_be32(hdr + 1, stream);
+	ppcp__store_be64(hdr + 5, offset);
+	hdr[13] = last ? PPCP_FILE_DATA_LAST : 0;
+	return conn_seal(c, hdr, sizeof(hdr), data, len);
+}
+
+int ppcp_file_data_parse(const uint8_t *rec, size_t len, uint32_t *stream, uint64_t *offset,
+			 int *last, const uint8_t **data, size_t *dlen)
+{
+	/* rec excludes the leading 0x01 */
+	if (len < PPCP_FILE_DATA_HDR - 1 || (rec[12] & ~PPCP_FILE_DATA_LAST) != 0)
+		return PPCP_ERR_BAD_MESSAGE;
+	*stream = ppcp__load_be32(rec);
+	*offset = ((uint64_t)ppcp__load_be32(rec + 4) << 32) | ppcp__load_be32(rec + 8);
+	*last = rec[12] & PPCP_FILE_DATA_LAST;
+	*data = rec + 13;
+	*dlen = len - 13;
+	return 0;
+}
+
 int ppcp_conn_close(ppcp_conn *c, const char *reason)
 {
 	char id[PPCP_ID_MAX + 1];

@@ -1241,6 +1241,46 @@ static void test_binary_records_only_after_negotiation(void **state)
 	pair_free(&p);
 }
 
+static void test_file_data_records_round_trip(void **state)
+{
+	pair p;
+	uint32_t stream;
+	uint64_t off;
+	int last;
+	const uint8_t *d;
+	size_t dn;
+	(void)state;
+	established(&p, 64);
+	assert_int_equal(ppcp_conn_send_file_data(p.c, 7, (UINT64_C(1) << 40) + 3, 1,
+						  (const uint8_t *)"xyz", 3),
+			 0);
+	assert_int_equal(pump1(p.c, p.s, 0, p.now), 0);
+	assert_int_equal(p.ss.binaries, 1);
+	assert_int_equal(ppcp_file_data_parse(p.ss.last_bin, p.ss.last_bin_len, &stream, &off,
+					      &last, &d, &dn),
+			 0);
+	assert_int_equal(stream, 7);
+	assert_true(off == (UINT64_C(1) << 40) + 3);
+	assert_int_equal(last, 1);
+	assert_int_equal(dn, 3);
+	assert_memory_equal(d, "xyz", 3);
+	/* Too short, unknown flag. */
+	assert_int_equal(ppcp_file_data_parse(p.ss.last_bin, 12, &stream, &off, &last, &d, &dn),
+			 PPCP_ERR_BAD_MESSAGE);
+	p.ss.last_bin[12] |= 0x80;
+	assert_int_equal(ppcp_file_data_parse(p.ss.last_bin, p.ss.last_bin_len, &stream, &off,
+					      &last, &d, &dn),
+			 PPCP_ERR_BAD_MESSAGE);
+	/* Larger than the peer accepts. */
+	uint8_t *big = calloc(1, PPCP_DEFAULT_MAX_RECORD);
+	assert_int_equal(ppcp_conn_send_file_data(p.c, 1, 0, 0, big, PPCP_DEFAULT_MAX_RECORD - 14),
+			 0);
+	assert_int_equal(ppcp_conn_send_file_data(p.c, 1, 0, 0, big, PPCP_DEFAULT_MAX_RECORD - 13),
+			 PPCP_ERR_TOO_BIG);
+	free(big);
+	pair_free(&p);
+}
+
 static void test_tcp_ping_before_hello_gets_one_pong(void **state)
 {
 	ppcp_config cfg;
@@ -1379,6 +1419,7 @@ int main(void)
 		cmocka_unit_test(test_api_refuses_sends_before_established),
 		cmocka_unit_test(test_heartbeats_are_sent_answered_and_silence_fails),
 		cmocka_unit_test(test_binary_records_only_after_negotiation),
+		cmocka_unit_test(test_file_data_records_round_trip),
 		cmocka_unit_test(test_tcp_ping_before_hello_gets_one_pong),
 		cmocka_unit_test(test_rng_failure_is_reported_not_used),
 		cmocka_unit_test(test_config_is_validated),
