@@ -234,7 +234,9 @@ static void sess_report(struct pd_session *s, int err, enum ppcp_state before)
 		if (strrchr(host, ':') != NULL)
 			*strrchr(host, ':') = '\0';
 		pd_info("handshake with %s failed: %s (%llu failed handshake%s from %s)", s->name,
-			ppcp_strerror(err), (unsigned long long)failures, failures == 1 ? "" : "s", host);
+			err == PPCP_ERR_TRUNCATED ? "the peer closed the connection in the middle of the handshake"
+						  : ppcp_strerror(err),
+			(unsigned long long)failures, failures == 1 ? "" : "s", host);
 		return;
 	}
 	switch (err) {
