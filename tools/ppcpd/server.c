@@ -285,6 +285,16 @@ static void sess_arm(struct pd_session *s)
 		uv_timer_start(&s->timer, sess_on_timer, dl > now ? dl - now : 0, 0);
 }
 
+/* The connection broke under us (reset, EPIPE): nothing more can be sent. */
+static void sess_broken(struct pd_session *s, const char *what, int err)
+{
+	if (s->handshaking || s->finishing)
+		pd_debug("session %s: %s failed: %s", s->name, what, uv_strerror(err));
+	else
+		pd_info("session %s ended: %s failed: %s", s->name, what, uv_strerror(err));
+	sess_close(s);
+}
+
 static void sess_on_write(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
@@ -296,8 +306,7 @@ static void sess_on_write(uv_write_t *req, int status)
 		return;
 	s->write_progress = uv_now(s->d->loop);
 	if (status < 0) {
-		pd_debug("session %s: write failed: %s", s->name, uv_strerror(status));
-		sess_close(s);
+		sess_broken(s, "write", status);
 		return;
 	}
 	if (s->finishing && s->wq_bytes == 0) {
@@ -398,8 +407,7 @@ void pd_session_flush(struct pd_session *s)
 		return;
 	r = sess_write_out(s);
 	if (r != 0) {
-		pd_debug("session %s: write failed: %s", s->name, uv_strerror(r));
-		sess_close(s);
+		sess_broken(s, "write", r);
 		return;
 	}
 	st = ppcp_conn_state(s->conn);
