@@ -270,7 +270,7 @@ int cli_parse(struct cli *cli, int argc, char **argv, const struct cli_opts *own
 		 own != NULL && own->stop_at_operand ? "+" : "",
 		 own != NULL && own->shortopts != NULL ? own->shortopts : "");
 
-	optind = 1;
+	optind = 0; /* glibc: a full re-initialisation (exec parses twice) */
 	opterr = 1;
 	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		switch (c) {
