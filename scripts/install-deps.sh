@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential cmake ninja-build pkg-config
 	libssl-dev libjansson-dev libuv1-dev libinih-dev libcmocka-dev
-	scdoc python3 python3-cryptography iproute2
+	scdoc python3 python3-cryptography iproute2 nftables
 	clang libclang-rt-14-dev valgrind
 )
 
