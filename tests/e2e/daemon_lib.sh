@@ -8,7 +8,8 @@
 # discovery multicast groups on the real interfaces).
 #
 # Environment: PPCPD (the daemon, required); ppcpd_testclient is taken from
-# the same directory; PPCP (the CLI) when built.
+# the same directory; PPCP (the CLI) when built.  Tools: coreutils, awk,
+# python3, and iproute2 + util-linux for the namespace test; not procps.
 
 set -euo pipefail
 
@@ -91,7 +92,7 @@ start_daemon() {
 	for _ in $(seq 1 100); do
 		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$LOG" | head -n1)
 		if [ -n "$PORT" ]; then
-			DPID=$(pgrep -P "$TPID" | head -n1)
+			DPID=$(children "$TPID" | head -n1)
 			PIDS+=("$DPID")
 			return 0
 		fi
@@ -192,5 +193,16 @@ zombies() {
 	echo "$n"
 }
 
-# procs_matching PATTERN - pids whose command line matches (pgrep -f).
-procs_matching() { pgrep -f -- "$1" || true; }
+# procs_matching TEXT - pids whose command line contains TEXT (as pgrep -f,
+# without needing procps).
+procs_matching() {
+	local d cmd
+	for d in /proc/[0-9]*; do
+		[ "${d#/proc/}" = "$BASHPID" ] && continue
+		cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+		case "$cmd" in
+		*"$1"*) echo "${d#/proc/}" ;;
+		esac
+	done
+	return 0
+}

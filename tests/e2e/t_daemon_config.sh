@@ -110,7 +110,7 @@ TPID=$!
 PIDS+=("$TPID")
 wait_log "listening on 127.0.0.1:[0-9]+" 10 || true
 PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$LOG" | head -n1)
-DPID=$(pgrep -P "$TPID" | head -n1)
+DPID=$(children "$TPID" | head -n1)
 check "started from the file" test -n "$PORT"
 expect_in "the flag's server-id wins" "server_id 'from-flag'" "$LOG"
 expect_in "the flag's allow-exec replaces the file's list" "allow-exec 'sh'," "$LOG"

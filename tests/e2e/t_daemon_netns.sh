@@ -24,7 +24,9 @@ source "$(dirname "$0")/daemon_lib.sh"
 # The namespace: lo, and v0 <-> v1 with IPv6 link-local addresses only.
 ip link set lo up
 ip link set lo multicast on
-sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+# No duplicate address detection: link-local addresses at once.
+echo 0 >/proc/sys/net/ipv6/conf/all/accept_dad
+echo 0 >/proc/sys/net/ipv6/conf/default/accept_dad
 ip link add v0 type veth peer name v1
 ip link set v0 up
 ip link set v1 up
@@ -76,7 +78,7 @@ TPID=$!
 PIDS+=("$TPID")
 check "listening on 0.0.0.0:9000" wait_log "listening on 0\.0\.0\.0:9000 " 10
 check "and on [::]:9000" wait_log "listening on \[::\]:9000 " 10
-DPID=$(pgrep -P "$TPID" | head -n1)
+DPID=$(children "$TPID" | head -n1)
 expect_in "joined 239.255.80.67" "joined 239\.255\.80\.67 on lo" "$LOG"
 expect_in "joined ff02::5050 on v0" "joined ff02::5050 on v0" "$LOG"
 expect_in "joined ff02::5050 on v1" "joined ff02::5050 on v1" "$LOG"
