@@ -387,6 +387,11 @@ int ppcp_psk_load(const char *path, uint8_t psk[PPCP_PSK_FILE_BYTES]);
  * exists, PPCP_ERR_PSK_OPEN on other failures, PPCP_ERR_RNG. */
 int ppcp_psk_generate(const char *path);
 
+/* ppcp_hostname_ident - this host's name reduced to the identifier
+ * characters of PROTOCOL.md §10.3 (anything else becomes '-'), at most
+ * PPCP_ID_MAX bytes, "localhost" when empty. */
+void ppcp_hostname_ident(char out[PPCP_ID_MAX + 1]);
+
 /* ppcp_wipe - overwrite n bytes at p with zeros, not optimised away. */
 void ppcp_wipe(void *p, size_t n);
 

@@ -143,9 +143,7 @@ static int io_poll_ms(uint64_t now, uint64_t deadline)
 	return (int)(deadline - now);
 }
 
-/* This host's name reduced to PROTOCOL.md §10.3 identifier characters:
- * anything else becomes '-', at most PPCP_ID_MAX bytes, never empty. */
-static void io_hostname(char out[PPCP_ID_MAX + 1])
+void ppcp_hostname_ident(char out[PPCP_ID_MAX + 1])
 {
 	char host[256];
 	size_t i, n = 0;
@@ -163,6 +161,7 @@ static void io_hostname(char out[PPCP_ID_MAX + 1])
 	if (n == 0)
 		snprintf(out, PPCP_ID_MAX + 1, "%s", "localhost");
 }
+
 
 /* ---- callbacks: run inside ppcp_conn_feed ----------------------------- */
 
@@ -487,7 +486,7 @@ static int io_session_new(int fd, enum ppcp_role role, const uint8_t *psk, size_
 		return PPCP_ERR_NOMEM;
 	s->fd = fd;
 
-	io_hostname(host);
+	ppcp_hostname_ident(host);
 	ppcp_config_init(&cfg, role);
 	cfg.psk = psk;
 	cfg.psk_len = psk_len;
@@ -1037,7 +1036,7 @@ int ppcp_find_server(uint16_t port, const ppcp_find_options *opt, ppcp_server_in
 		return ret;
 	for (i = 0; i < sizeof(rnd); i++)
 		snprintf(ping.id + 2 * i, 3, "%02x", rnd[i]);
-	io_hostname(ping.hostname);
+	ppcp_hostname_ident(ping.hostname);
 	memcpy(ping.client_id, ping.hostname, sizeof(ping.client_id));
 	snprintf(ping.version, sizeof(ping.version), "%s", PPCP_VERSION_STRING);
 	if (target != NULL) {

@@ -232,26 +232,6 @@ static int add_discover(struct cli *cli, const char *list)
 	return 0;
 }
 
-/* This host's name reduced to PROTOCOL.md §10.3 identifier characters. */
-static void client_id_init(char out[PPCP_ID_MAX + 1])
-{
-	char host[256];
-	size_t i, n = 0;
-
-	if (gethostname(host, sizeof(host)) != 0)
-		host[0] = '\0';
-	host[sizeof(host) - 1] = '\0';
-	for (i = 0; host[i] != '\0' && n < PPCP_ID_MAX; i++) {
-		char ch = host[i];
-		int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-			 (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
-		out[n++] = ok ? ch : '-';
-	}
-	out[n] = '\0';
-	if (n == 0)
-		snprintf(out, PPCP_ID_MAX + 1, "%s", "ppcp-client");
-}
-
 int cli_parse(struct cli *cli, int argc, char **argv, const struct cli_opts *own)
 {
 	struct option opts[NCOMMON + 16];
@@ -388,7 +368,7 @@ int main(int argc, char **argv)
 	memset(&cli, 0, sizeof(cli));
 	cli.prog = "ppcp";
 	cli.port = PPCP_DEFAULT_PORT;
-	client_id_init(cli.client_id);
+	ppcp_hostname_ident(cli.client_id);
 
 	/* Common options may precede the subcommand: skip over them to find
 	 * it, then hand the whole list to the subcommand's parser. */
