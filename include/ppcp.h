@@ -332,8 +332,11 @@ int ppcp_conn_error(const ppcp_conn *c);
 const char *ppcp_conn_peer_id(const ppcp_conn *c);
 /* ppcp_conn_extensions - PPCP_EXT_* bits both sides agreed on. */
 uint32_t ppcp_conn_extensions(const ppcp_conn *c);
-/* ppcp_conn_max_record - the plaintext cap in force. */
+/* ppcp_conn_max_record - the plaintext cap in force for what we receive. */
 uint32_t ppcp_conn_max_record(const ppcp_conn *c);
+/* ppcp_conn_peer_max_record - the largest record plaintext the peer accepts
+ * (from AUTH / AUTH_OK); size outgoing chunks by it. */
+uint32_t ppcp_conn_peer_max_record(const ppcp_conn *c);
 
 /* ------------------------------------------------------------------------
  * Discovery codecs: PING and PONG are plain JSON (UDP datagrams, or TCP

@@ -1170,6 +1170,11 @@ uint32_t ppcp_conn_max_record(const ppcp_conn *c)
 	return c->max_record;
 }
 
+uint32_t ppcp_conn_peer_max_record(const ppcp_conn *c)
+{
+	return c->peer_max_record;
+}
+
 /* ---- test hooks (internal.h) ------------------------------------------ */
 
 void ppcp__conn_test_set_seq(ppcp_conn *c, int tx, uint64_t seq)

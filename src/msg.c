@@ -67,7 +67,9 @@ int ppcp__json_parse(const uint8_t *in, size_t len, json_t **out)
 
 char *ppcp__json_dump(const json_t *v, size_t *len)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+	/* 15 significant digits: 0.15 stays 0.15, not 0.14999999999999999. */
+	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY |
+					JSON_REAL_PRECISION(15));
 	if (s != NULL && len != NULL)
 		*len = strlen(s);
 	return s;

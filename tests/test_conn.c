@@ -267,6 +267,8 @@ static void test_handshake_reproduces_independent_vectors(void **state)
 	assert_int_equal(ppcp_conn_state(p.c), PPCP_ST_ESTABLISHED);
 	assert_string_equal(ppcp_conn_peer_id(p.c), "srv-test");
 	assert_int_equal(ppcp_conn_extensions(p.c), PPCP_EXT_ALL);
+	assert_int_equal(ppcp_conn_peer_max_record(p.c), 1048576);
+	assert_int_equal(ppcp_conn_peer_max_record(p.s), 1048576);
 
 	/* First application records. */
 	assert_int_equal(ppcp_conn_send_json(p.c, PPCP_MSG_HEARTBEAT, NULL, "{\"ts\":1000}", NULL), 0);

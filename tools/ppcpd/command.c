@@ -44,23 +44,16 @@ static int get_opt_bool(const json_t *o, const char *key, int dflt, int *out)
 	return 0;
 }
 
-/* PROTOCOL.md §8.6: argv[0] exactly, or its base name when the list
- * names a base name; '*' allows everything. */
+/* PROTOCOL.md §8.6: argv[0] exactly as listed; '*' allows everything.
+ * A bare name ("ls") allows the program found through the daemon's PATH,
+ * never a path that merely ends in that name ("/tmp/x/ls"). */
 static int policy_allows_exec(const struct pd_config *cfg, const char *prog)
 {
-	const char *base = strrchr(prog, '/');
-
 	if (cfg->exec_all)
 		return 1;
-	base = base != NULL ? base + 1 : prog;
-	for (size_t i = 0; i < cfg->nexec_allow; i++) {
-		const char *e = cfg->exec_allow[i];
-
-		if (strcmp(e, prog) == 0)
+	for (size_t i = 0; i < cfg->nexec_allow; i++)
+		if (strcmp(cfg->exec_allow[i], prog) == 0)
 			return 1;
-		if (strchr(e, '/') == NULL && strcmp(e, base) == 0)
-			return 1;
-	}
 	return 0;
 }
 

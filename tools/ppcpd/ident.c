@@ -21,30 +21,6 @@
 #include "internal.h" /* ppcp__valid_ident */
 #include "ppcpd.h"
 
-static int ident_char_ok(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '.' || c == '_' || c == '-';
-}
-
-void pd_hostname(char out[PPCP_ID_MAX + 1])
-{
-	char raw[256];
-	size_t n;
-
-	if (gethostname(raw, sizeof(raw)) != 0)
-		raw[0] = '\0';
-	raw[sizeof(raw) - 1] = '\0';
-	n = strlen(raw);
-	if (n > PPCP_ID_MAX)
-		n = PPCP_ID_MAX;
-	for (size_t i = 0; i < n; i++)
-		out[i] = ident_char_ok(raw[i]) ? raw[i] : '-';
-	out[n] = '\0';
-	if (n == 0)
-		snprintf(out, PPCP_ID_MAX + 1, "ppcpd");
-}
-
 /* Read STATE_DIR/server-id: 1 if it held a valid id, 0 if it does not
  * exist, -1 (after a message) if it cannot be read or is not valid. */
 static int ident_read(const char *path, char out[PPCP_ID_MAX + 1])

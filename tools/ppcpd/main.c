@@ -146,7 +146,7 @@ int main(int argc, char **argv)
 		pd_config_free(&cfg);
 		return 1;
 	}
-	pd_hostname(d.hostname);
+	ppcp_hostname_ident(d.hostname);
 	if (pd_server_id(&cfg, d.hostname, d.server_id) != 0) {
 		ppcp_wipe(d.psk, sizeof(d.psk));
 		pd_config_free(&cfg);

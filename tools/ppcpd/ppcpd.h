@@ -106,7 +106,6 @@ void pd_config_free(struct pd_config *cfg);
 
 /* ---- ident.c ------------------------------------------------------------ */
 /* The host name reduced to PROTOCOL.md §10.3 identifier characters. */
-void pd_hostname(char out[PPCP_ID_MAX + 1]);
 /* The server_id: cfg->server_id, else the one stored in state_dir, else a
  * new one stored there.  0, or -1 after printing one line on stderr. */
 int pd_server_id(const struct pd_config *cfg, const char *hostname, char out[PPCP_ID_MAX + 1]);
