@@ -306,7 +306,7 @@ int ppcp_conn_send_json(ppcp_conn *c, enum ppcp_msg_type type, const char *id,
 /* ppcp_conn_send_binary - queue a binary-data record (data excludes the type
  * byte).  PPCP_ERR_STATE unless the extension was negotiated. */
 int ppcp_conn_send_binary(ppcp_conn *c, const uint8_t *data, size_t len);
-/* File data in a binary-data record (PROTOCOL.md §9.4):
+/* File data in a binary-data record (PROTOCOL.md §9.5):
  * 0x01 ‖ u32 stream ‖ u64 offset ‖ u8 flags ‖ data. */
 enum { PPCP_FILE_DATA_HDR = 14, PPCP_FILE_DATA_LAST = 0x01 };
 /* ppcp_conn_send_file_data - queue one file-data record.  len may be 0
@@ -389,6 +389,14 @@ int ppcp_psk_load(const char *path, uint8_t psk[PPCP_PSK_FILE_BYTES]);
  * random bytes as 64 hex characters and a newline.  PPCP_ERR_EXISTS if it
  * exists, PPCP_ERR_PSK_OPEN on other failures, PPCP_ERR_RNG. */
 int ppcp_psk_generate(const char *path);
+
+/* Incremental SHA-256, for files that stream (PROTOCOL.md §9).
+ * ppcp_sha256_final writes the digest and starts the context afresh. */
+typedef struct ppcp_sha256 ppcp_sha256;
+int ppcp_sha256_new(ppcp_sha256 **out);           /* free with ppcp_sha256_free */
+int ppcp_sha256_update(ppcp_sha256 *h, const void *data, size_t len);
+int ppcp_sha256_final(ppcp_sha256 *h, uint8_t out[32]);
+void ppcp_sha256_free(ppcp_sha256 *h);            /* NULL is a no-op */
 
 /* ppcp_hostname_ident - this host's name reduced to the identifier
  * characters of PROTOCOL.md §10.3 (anything else becomes '-'), at most

@@ -1098,7 +1098,7 @@ int ppcp_conn_send_file_data(ppcp_conn *c, uint32_t stream, uint64_t offset, int
 	ret = conn_maybe_rekey(c);
 	if (ret != 0)
 		return ret;
-	/* PROTOCOL.md §9.4: 0x01 ‖ stream ‖ offset ‖ flags ‖ data */
+	/* PROTOCOL.md §9.5: 0x01 ‖ stream ‖ offset ‖ flags ‖ data */
 	hdr[0] = 0x01;
 	ppcp__store_be32(hdr + 1, stream);
 	ppcp__store_be64(hdr + 5, offset);

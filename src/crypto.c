@@ -135,6 +135,54 @@ out:
 	return ret == 0 ? 0 : crypto_fail(ret);
 }
 
+/* ---- incremental SHA-256 (public: files are hashed as they stream) ---- */
+
+struct ppcp_sha256 {
+	EVP_MD_CTX *md;
+};
+
+int ppcp_sha256_new(ppcp_sha256 **out)
+{
+	ppcp_sha256 *h;
+
+	*out = NULL;
+	h = OPENSSL_zalloc(sizeof(*h));
+	if (h == NULL)
+		return PPCP_ERR_NOMEM;
+	h->md = EVP_MD_CTX_new();
+	if (h->md == NULL || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
+		ppcp_sha256_free(h);
+		return crypto_fail(PPCP_ERR_CRYPTO);
+	}
+	*out = h;
+	return 0;
+}
+
+int ppcp_sha256_update(ppcp_sha256 *h, const void *data, size_t len)
+{
+	if (len > 0 && EVP_DigestUpdate(h->md, data, len) != 1)
+		return crypto_fail(PPCP_ERR_CRYPTO);
+	return 0;
+}
+
+int ppcp_sha256_final(ppcp_sha256 *h, uint8_t out[32])
+{
+	unsigned int olen = 0;
+
+	if (EVP_DigestFinal_ex(h->md, out, &olen) != 1 || olen != CRYPTO_HASH_LEN ||
+	    EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1)
+		return crypto_fail(PPCP_ERR_CRYPTO);
+	return 0;
+}
+
+void ppcp_sha256_free(ppcp_sha256 *h)
+{
+	if (h == NULL)
+		return;
+	EVP_MD_CTX_free(h->md);
+	OPENSSL_free(h);
+}
+
 /* A keyed HMAC-SHA256 context; key == NULL with klen == 0 is the empty key. */
 static int crypto_hmac_new(EVP_MAC_CTX **out, const uint8_t *key, size_t klen)
 {

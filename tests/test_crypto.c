@@ -1144,9 +1144,30 @@ static void test_wipe_zeroes_and_accepts_null(void **state)
 	ppcp_wipe(NULL, 0);
 }
 
+static void test_incremental_sha256_matches_one_shot_at_every_split(void **state)
+{
+	uint8_t msg[300], a[32], b[32];
+	ppcp__iov v = { msg, sizeof(msg) };
+	ppcp_sha256 *h = NULL;
+	(void)state;
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 13 + 1);
+	assert_int_equal(ppcp__sha256(a, &v, 1), 0);
+	assert_int_equal(ppcp_sha256_new(&h), 0);
+	for (size_t cut = 0; cut <= sizeof(msg); cut += 7) {
+		assert_int_equal(ppcp_sha256_update(h, msg, cut), 0);
+		assert_int_equal(ppcp_sha256_update(h, msg + cut, sizeof(msg) - cut), 0);
+		assert_int_equal(ppcp_sha256_final(h, b), 0); /* and starts afresh */
+		assert_memory_equal(a, b, 32);
+	}
+	ppcp_sha256_free(h);
+	ppcp_sha256_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_incremental_sha256_matches_one_shot_at_every_split),
 		cmocka_unit_test(test_ecpoint_vectors_valid_accepted_with_shared_others_rejected),
 		cmocka_unit_test(test_ecpoint_rejects_hybrid_encoding),
 		cmocka_unit_test(test_ecpoint_rejects_compressed_encoding_of_a_valid_point),
