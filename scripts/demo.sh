@@ -1,75 +1,107 @@
 #!/usr/bin/env bash
-# demo.sh - install the dependencies, build (Release) and run the main job.
-# For now that is the examples: a PPCP server on 127.0.0.1 with a fresh PSK,
-# and a client that finds it by unicast discovery (PPCP_DISCOVER_ADDR, never
-# broadcast), authenticates, runs "echo" and "status", and says BYE.
+# demo.sh - install the dependencies, build (Release) and run the main job on
+# loopback: ppcpd with a fresh PSK and a sample policy, then ppcp finds it by
+# discovery (unicast to 127.0.0.1 only: PPCP_DISCOVER_ADDR, never broadcast),
+# runs commands on it, moves a file both ways when file transfer is built, and
+# ppcpd is stopped cleanly (SIGTERM: BYE to every session).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-step() { printf 'demo: %s\n' "$*"; }
+step() { printf '\ndemo: %s\n' "$*"; }
+show() {
+	printf '  $'
+	printf ' %q' "$@"
+	printf '\n'
+}
 
 bash "$ROOT/scripts/install-deps.sh"
 
 step "building Release in build/"
 cmake -S "$ROOT" -B "$ROOT/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$ROOT/build" --target ppcp_example_server ppcp_example_client
+cmake --build "$ROOT/build" --target ppcpd ppcp >/dev/null
 
-SERVER="$ROOT/build/ppcp_example_server"
-CLIENT="$ROOT/build/ppcp_example_client"
+PPCPD="$ROOT/build/tools/ppcpd/ppcpd"
+PPCP="$ROOT/build/tools/ppcp/ppcp"
 PORT=${PPCP_DEMO_PORT:-$((20000 + RANDOM % 20000))}
 
 TMP=$(mktemp -d)
-SERVER_PID=
+DAEMON_PID=
 cleanup() {
-	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill -TERM "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -TERM "$DAEMON_PID" 2>/dev/null || true
+		wait "$DAEMON_PID" 2>/dev/null || true
 	fi
 	rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
 
-step "generating a fresh PSK in $TMP/psk"
-(umask 077 && head -c32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/psk")
-chmod 600 "$TMP/psk"
+# Every ppcp call of this demo: our PSK, the daemon's port, and discovery
+# by unicast to 127.0.0.1 only.
+export PPCP_PSK_FILE="$TMP/psk" PPCP_DISCOVER_ADDR=127.0.0.1
+export XDG_STATE_HOME="$TMP/state"
+ppcp() {
+	show ppcp "$@"
+	timeout 30 "$PPCP" --port "$PORT" "$@"
+}
 
-step "starting the server on 127.0.0.1:$PORT"
-timeout 60 "$SERVER" --listen 127.0.0.1 --port "$PORT" --psk-file "$TMP/psk" \
-	--server-id demo-server --count 1 >"$TMP/server.out" 2>"$TMP/server.err" &
-SERVER_PID=$!
+step "a fresh PSK (32 random bytes, mode 0600)"
+ppcp keygen "$TMP/psk"
+
+mkdir -p "$TMP/files" "$TMP/ppcpd-state"
+printf 'hello from the server side\n' >"$TMP/files/motd.txt"
+cat >"$TMP/ppcpd.conf" <<EOF
+# A sample policy: a few programs, no shell, files under one directory.
+psk-file = $TMP/psk
+listen = 127.0.0.1:$PORT
+server-id = demo-server
+state-dir = $TMP/ppcpd-state
+allow-exec = uname,uptime,sh,ls
+file-root = $TMP/files
+allow-put = true
+log-level = info
+EOF
+
+step "starting ppcpd on 127.0.0.1:$PORT (config: $TMP/ppcpd.conf)"
+timeout 120 "$PPCPD" --config "$TMP/ppcpd.conf" 2>"$TMP/ppcpd.log" &
+DAEMON_PID=$!
 for _ in $(seq 1 50); do
-	grep -q 'listening' "$TMP/server.out" 2>/dev/null && break
-	kill -0 "$SERVER_PID" 2>/dev/null || break
+	grep -q 'listening' "$TMP/ppcpd.log" 2>/dev/null && break
+	kill -0 "$DAEMON_PID" 2>/dev/null || break
 	sleep 0.1
 done
-if ! grep -q 'listening' "$TMP/server.out" 2>/dev/null; then
-	step "the server did not start:"
-	cat "$TMP/server.out" "$TMP/server.err" >&2
+if ! grep -q 'listening' "$TMP/ppcpd.log" 2>/dev/null; then
+	echo "demo: ppcpd did not start:" >&2
+	cat "$TMP/ppcpd.log" >&2
 	exit 1
 fi
-sed 's/^/  server| /' "$TMP/server.out"
 
-step "running the client (PPCP_DISCOVER_ADDR=127.0.0.1)"
-rc=0
-PPCP_DISCOVER_ADDR=127.0.0.1 timeout 30 "$CLIENT" --psk-file "$TMP/psk" --port "$PORT" \
-	--server-id demo-server >"$TMP/client.out" 2>&1 || rc=$?
-sed 's/^/  client| /' "$TMP/client.out"
+step "discovery (a PING to 127.0.0.1; on a LAN it is broadcast)"
+ppcp discover
 
-step "stopping the server"
-for _ in $(seq 1 50); do
-	kill -0 "$SERVER_PID" 2>/dev/null || break
-	sleep 0.1
-done
-kill -TERM "$SERVER_PID" 2>/dev/null || true
-wait "$SERVER_PID" 2>/dev/null || true
-SERVER_PID=
-sed 's/^/  server| /' "$TMP/server.out" | tail -n +2
-sed 's/^/  server| /' "$TMP/server.err"
+step "run commands on the server, found by its server_id"
+ppcp exec demo-server -- uname -a
+ppcp exec demo-server -- sh -c 'echo "to stdout"; echo "to stderr" >&2; exit 3' || echo "  (exit status $? came back from the remote program)"
+ppcp status demo-server
 
-if [ "$rc" -ne 0 ]; then
-	step "the client failed"
-	exit 1
+step "the policy refuses what it does not allow"
+ppcp exec demo-server -- rm -rf /tmp/nothing || echo "  (ppcp exited $?: refused)"
+
+if "$PPCP" --help 2>&1 | grep -q '^  get'; then
+	step "file transfer, verified by SHA-256 both ways"
+	ppcp get demo-server:motd.txt "$TMP/motd.txt"
+	show cat "$TMP/motd.txt"
+	cat "$TMP/motd.txt"
+	head -c 1048576 /dev/urandom >"$TMP/upload.bin"
+	ppcp put "$TMP/upload.bin" demo-server:upload.bin
+	cmp "$TMP/upload.bin" "$TMP/files/upload.bin" && echo "  upload.bin arrived byte-identical"
 fi
+
+step "stopping ppcpd (SIGTERM)"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID" || true
+DAEMON_PID=
+sed 's/^/  ppcpd| /' "$TMP/ppcpd.log"
+
 step "done"
