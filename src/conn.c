@@ -555,6 +555,10 @@ static int conn_server_on_auth(ppcp_conn *c, const uint8_t *body, uint32_t blen)
 	ret = ppcp__msg_decode(c->pt, plen, &env);
 	if (ret == 0 && env.type != PPCP_MSG_AUTH)
 		ret = PPCP_ERR_UNEXPECTED;
+	if (ret == PPCP_ERR_NOMEM) {
+		ppcp__msg_release(&env);
+		return ret; /* our failure, not the client's */
+	}
 	if (ret != 0) {
 		ppcp__msg_release(&env);
 		return conn_auth_fail(c, ret);
@@ -663,6 +667,8 @@ static int conn_on_json(ppcp_conn *c, size_t plen)
 	int ret;
 
 	ret = ppcp__msg_decode(c->pt, plen, &env);
+	if (ret == PPCP_ERR_NOMEM)
+		goto out; /* fatal: we cannot tell what the peer sent */
 	if (ret == PPCP_ERR_BAD_MSG_VERSION) {
 		ret = conn_send_error(c, env.id, "unsupported-version", "only version 1 is supported");
 		goto out;

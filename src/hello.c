@@ -46,9 +46,10 @@ int ppcp__hello_parse(const uint8_t *body, size_t len, uint8_t type, ppcp__hello
 		return PPCP_ERR_BAD_HELLO;
 	if (body[8] != PPCP_POINT_LEN)
 		return PPCP_ERR_BAD_HELLO;
+	/* PPCP_ERR_BAD_POINT, or an allocation failure reported as such. */
 	ret = ppcp__p256_check_point(body + 9, PPCP_POINT_LEN);
 	if (ret != 0)
-		return PPCP_ERR_BAD_POINT;
+		return ret;
 	h->point = body + 9;
 	h->nonce = body + 74;
 	if (type == 2) {

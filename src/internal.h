@@ -121,7 +121,8 @@ int ppcp__ks_update(uint8_t next[32], const uint8_t secret[32]);
 struct json_t;
 /* Parse in[len] as one JSON object: valid UTF-8, no \u0000, no duplicate
  * key, nesting <= PPCP_MAX_JSON_DEPTH (checked before jansson runs).
- * Returns 0 and a new reference in *out, or PPCP_ERR_BAD_MESSAGE. */
+ * Returns 0 and a new reference in *out, PPCP_ERR_BAD_MESSAGE, or
+ * PPCP_ERR_NOMEM when jansson ran out of memory. */
 int ppcp__json_parse(const uint8_t *in, size_t len, struct json_t **out);
 /* Canonical compact encoding (sorted keys, ASCII).  Returns a malloc'd
  * string (free()) and its length, or NULL on allocation failure. */
@@ -149,7 +150,8 @@ typedef struct ppcp__envelope {
 } ppcp__envelope;
 
 /* Decode one JSON message: strict parse, envelope, payload shape of known
- * types.  Returns 0, PPCP_ERR_BAD_MESSAGE or PPCP_ERR_BAD_MSG_VERSION; on
+ * types.  Returns 0, PPCP_ERR_BAD_MESSAGE, PPCP_ERR_BAD_MSG_VERSION or
+ * PPCP_ERR_NOMEM; on
  * error env may still hold what could be read (id) and must be released. */
 int ppcp__msg_decode(const uint8_t *in, size_t len, ppcp__envelope *env);
 void ppcp__msg_release(ppcp__envelope *env);

@@ -56,7 +56,8 @@ int ppcp__json_parse(const uint8_t *in, size_t len, json_t **out)
 		return PPCP_ERR_BAD_MESSAGE;
 	v = json_loadb((const char *)in, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (v == NULL)
-		return PPCP_ERR_BAD_MESSAGE;
+		return json_error_code(&jerr) == json_error_out_of_memory ? PPCP_ERR_NOMEM
+									  : PPCP_ERR_BAD_MESSAGE;
 	if (!json_is_object(v)) {
 		json_decref(v);
 		return PPCP_ERR_BAD_MESSAGE;
