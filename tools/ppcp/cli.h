@@ -102,8 +102,13 @@ struct sess {
 	uint16_t port;
 	char path[16];    /* how it was found: unicast, cached, broadcast, ... */
 	char hostname[PPCP_ID_MAX + 1]; /* from the PONG, when there was one */
+	int rx_paused;    /* do not read the socket for now (rate limit) */
+	size_t rx_max;    /* read at most this much per wake; 0: no limit */
+	uint64_t rx_bytes; /* bytes read from the socket */
 	void (*on_established)(struct sess *s);
 	void (*on_message)(struct sess *s, const ppcp_msg *m);
+	/* A binary-data record (the bytes after 0x01); NULL: any is fatal. */
+	void (*on_binary)(struct sess *s, const uint8_t *data, size_t len);
 	void *user;
 };
 
@@ -117,6 +122,17 @@ void sess_free(struct sess *s);
 /* sess_send - queue a message (payload borrowed); id_out as ppcp_conn_send.
  * A failure sticks to the session and ends it. */
 int sess_send(struct sess *s, enum ppcp_msg_type t, json_t *payload, char *id_out);
+/* sess_reply - queue a message that carries a given id (a FILE_CHUNK of an
+ * upload, an ERROR "cancelled" for a request of ours). */
+int sess_reply(struct sess *s, enum ppcp_msg_type t, const char *id, json_t *payload);
+/* sess_send_file_data - queue a binary-data record (PROTOCOL.md §9.5). */
+int sess_send_file_data(struct sess *s, uint32_t stream, uint64_t offset, int last,
+			const uint8_t *data, size_t len);
+/* sess_abort - the peer broke the protocol (or we give up): end the
+ * session at once with err, without BYE. */
+void sess_abort(struct sess *s, int err);
+/* sess_pump - one non-blocking round of reads, writes and timers. */
+void sess_pump(struct sess *s);
 /* sess_close - queue BYE; the loop flushes it and ends the session. */
 void sess_close(struct sess *s);
 /* sess_outq - bytes the engine still has to write. */
@@ -222,6 +238,63 @@ int cmd_sh(struct cli *cli, int argc, char **argv);
 int cmd_ping(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_doctor(struct cli *cli, int argc, char **argv);
+int cmd_get(struct cli *cli, int argc, char **argv);
+int cmd_put(struct cli *cli, int argc, char **argv);
+
+/* ---- xfer.c: what get and put share (PROTOCOL.md §9) ------------------------- */
+enum {
+	XFER_MAX_PATH = 4096,               /* PROTOCOL.md §9.1 */
+	XFER_CHECKPOINT = 8 * 1024 * 1024,  /* get: fsync and sidecar this often */
+	XFER_MAX_DEPTH = 64,                /* -r: directory levels */
+};
+/* xfer_split_remote - TARGET:PATH into target (tlen bytes) and *path (into
+ * arg).  IPv4:PORT:PATH and [IPv6]:PORT:PATH name a port.  0, or -1 when
+ * there is no ':' or either part is empty. */
+int xfer_split_remote(const char *arg, char *target, size_t tlen, const char **path);
+/* xfer_parse_rate - "500K", "10M", "1G", "2000" (bytes per second, K =
+ * 1024 as curl).  0 or -1. */
+int xfer_parse_rate(const char *s, uint64_t *bps);
+/* xfer_base_name - the last component of path, trailing '/' ignored. */
+const char *xfer_base_name(const char *path, char *buf, size_t len);
+
+struct pace {
+	uint64_t rate;  /* bytes per second; 0: no limit */
+	uint64_t t0;    /* ms */
+	uint64_t burst; /* bytes allowed ahead of the schedule */
+};
+void pace_start(struct pace *p, uint64_t rate, uint64_t now);
+/* pace_allowed - how many more bytes may move now, after done (UINT64_MAX
+ * without a limit). */
+uint64_t pace_allowed(const struct pace *p, uint64_t now, uint64_t done);
+/* pace_when - the time (ms) at which more than done bytes may have moved. */
+uint64_t pace_when(const struct pace *p, uint64_t done);
+
+struct progress {
+	int on, shown, width;
+	char label[64];
+	uint64_t total, done, first, t0, drawn;
+};
+/* progress_start - a bar on stderr if it is a terminal and not -q. */
+void progress_start(struct progress *pr, const struct cli *cli, const char *label,
+		    uint64_t total, uint64_t done);
+void progress_update(struct progress *pr, uint64_t done);
+/* progress_end - draw the last state and end the line (if a bar is shown). */
+void progress_end(struct progress *pr, int complete);
+
+/* xfer_hash_fd - feed bytes [0, len) of fd to h, with a progress bar
+ * labelled label; s (may be NULL) is pumped meanwhile.  0, -errno, or
+ * -EINTR after a signal. */
+int xfer_hash_fd(const struct cli *cli, int fd, uint64_t len, ppcp_sha256 *h, struct sess *s,
+		 const char *label);
+void xfer_hex(const uint8_t d[32], char out[65]);
+int xfer_is_sha256_hex(const char *s);
+/* xfer_get_u53 - an integer member in [0, 2^53); 0 or -1. */
+int xfer_get_u53(const json_t *obj, const char *key, uint64_t *out);
+/* xfer_check_stream - the head's "stream": the owner is the TCP server, so
+ * an even number from 2 (PROTOCOL.md §9.5); 0 or -1. */
+int xfer_check_stream(const json_t *head, uint32_t *stream);
+/* xfer_advice - what to do about an owner's ERROR code (§9.6). */
+const char *xfer_advice(const char *code, int put);
 
 /* exec.c, shared with sh.c: run argv (or a shell command line when shell is
  * not NULL) on target; the exit status of ppcp. */

@@ -32,6 +32,8 @@ static const struct {
 	{ "discover", cmd_discover, "list the servers that answer a discovery PING" },
 	{ "exec", cmd_exec, "run a program on a server (or --all), streaming its output" },
 	{ "sh", cmd_sh, "run a shell command line on a server" },
+	{ "get", cmd_get, "download a file (-r: a directory), resuming a partial copy" },
+	{ "put", cmd_put, "upload a file (-r: a directory) where the server allows it" },
 	{ "ping", cmd_ping, "HEARTBEAT round trips to a server" },
 	{ "status", cmd_status, "show a server's status" },
 	{ "doctor", cmd_doctor, "say which step of finding and using a server fails" },

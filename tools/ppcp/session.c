@@ -24,6 +24,13 @@
  *
  *  - A write failure (the server reset the connection) first reads what the
  *    server may have said before it left, so the error names the cause.
+ *
+ *  - File transfers (get.c, put.c) add three things: binary-data records go
+ *    to the subcommand's on_binary; a reader may pause (rx_paused) or read
+ *    at most rx_max bytes per wake, which leaves the data in the socket so
+ *    that TCP slows the sender (--limit-rate); and sess_pump() runs one
+ *    non-blocking round between long local jobs (hashing a big file), so
+ *    heartbeats keep flowing.
  */
 #define _GNU_SOURCE /* ppoll */
 #include <errno.h>
@@ -75,11 +82,17 @@ static void sess_cb_message(ppcp_conn *c, const ppcp_msg *m, void *user)
 
 static void sess_cb_binary(ppcp_conn *c, const uint8_t *data, size_t len, void *user)
 {
-	/* No subcommand uses binary-data records yet (file transfer will). */
+	struct sess *s = user;
+
 	(void)c;
-	(void)data;
-	(void)len;
-	(void)user;
+	if (s->over)
+		return;
+	/* Only file transfers open streams (get.c): a record for none is
+	 * fatal, as one for an unknown stream (PROTOCOL.md §9.5). */
+	if (s->on_binary != NULL)
+		s->on_binary(s, data, len);
+	else
+		sess_abort(s, PPCP_ERR_BAD_MESSAGE);
 }
 
 int sess_open(struct sess *s, const struct cli *cli, const char *address, uint16_t port,
@@ -92,6 +105,9 @@ int sess_open(struct sess *s, const struct cli *cli, const char *address, uint16
 	s->conn = NULL;
 	s->err = 0;
 	s->established = s->over = s->peer_bye = s->eof = 0;
+	s->rx_paused = 0;
+	s->rx_max = 0;
+	s->rx_bytes = 0;
 	snprintf(s->address, sizeof(s->address), "%s", address);
 	s->port = port;
 	snprintf(s->server_id, sizeof(s->server_id), "%s", expect_id != NULL ? expect_id : "");
@@ -151,6 +167,25 @@ static void sess_fail(struct sess *s, int err)
 	s->over = 1;
 }
 
+void sess_abort(struct sess *s, int err)
+{
+	if (s->err == 0)
+		s->err = err;
+	s->over = 1;
+}
+
+int sess_reply(struct sess *s, enum ppcp_msg_type t, const char *id, json_t *payload)
+{
+	int ret;
+
+	if (s->over || s->conn == NULL)
+		return s->err ? s->err : PPCP_ERR_STATE;
+	ret = ppcp_conn_send(s->conn, t, id, payload, NULL);
+	if (ret < 0 && ret != PPCP_ERR_INVAL && ret != PPCP_ERR_TOO_BIG)
+		sess_fail(s, ret);
+	return ret;
+}
+
 int sess_send(struct sess *s, enum ppcp_msg_type t, json_t *payload, char *id_out)
 {
 	int ret;
@@ -159,6 +194,19 @@ int sess_send(struct sess *s, enum ppcp_msg_type t, json_t *payload, char *id_ou
 		return s->err ? s->err : PPCP_ERR_STATE;
 	ret = ppcp_conn_send(s->conn, t, NULL, payload, id_out);
 	if (ret < 0 && ret != PPCP_ERR_INVAL && ret != PPCP_ERR_TOO_BIG)
+		sess_fail(s, ret);
+	return ret;
+}
+
+int sess_send_file_data(struct sess *s, uint32_t stream, uint64_t offset, int last,
+			const uint8_t *data, size_t len)
+{
+	int ret;
+
+	if (s->over || s->conn == NULL)
+		return s->err ? s->err : PPCP_ERR_STATE;
+	ret = ppcp_conn_send_file_data(s->conn, stream, offset, last, data, len);
+	if (ret < 0 && ret != PPCP_ERR_TOO_BIG)
 		sess_fail(s, ret);
 	return ret;
 }
@@ -186,19 +234,23 @@ size_t sess_outq(struct sess *s)
 static void sess_read(struct sess *s)
 {
 	uint8_t buf[SESS_RBUF];
+	size_t budget = s->rx_max > 0 ? s->rx_max : SIZE_MAX; /* rate limit (get) */
 	int i, ret;
 
-	for (i = 0; i < SESS_READS_PER_WAKE && !s->over; i++) {
-		ssize_t r = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	for (i = 0; i < SESS_READS_PER_WAKE && !s->over && budget > 0; i++) {
+		size_t want = budget < sizeof(buf) ? budget : sizeof(buf);
+		ssize_t r = recv(s->fd, buf, want, MSG_DONTWAIT);
 
 		if (r > 0) {
+			s->rx_bytes += (uint64_t)r;
+			budget -= (size_t)r;
 			ret = ppcp_conn_feed(s->conn, buf, (size_t)r, cli_now_ms());
 			ppcp_wipe(buf, (size_t)r);
 			if (ret < 0) {
 				sess_fail(s, ret);
 				return;
 			}
-			if ((size_t)r < sizeof(buf))
+			if ((size_t)r < want)
 				return;
 			continue;
 		}
@@ -326,9 +378,11 @@ int sess_loop_run(struct sess_loop *L)
 				continue;
 			live++;
 			pfd[np].fd = s->fd;
-			pfd[np].events = s->eof ? 0 : POLLIN;
+			pfd[np].events = s->eof || s->rx_paused ? 0 : POLLIN;
 			if (sess_outq(s) > 0)
 				pfd[np].events |= POLLOUT;
+			if (pfd[np].events == 0 && s->rx_paused)
+				pfd[np].fd = -1; /* poll() ignores it: no hang-up spin */
 			pfd[np].revents = 0;
 			map[np++] = i;
 			t = ppcp_conn_next_deadline(s->conn);
@@ -375,7 +429,9 @@ int sess_loop_run(struct sess_loop *L)
 				sess_fail(s, PPCP_ERR_IO);
 				continue;
 			}
-			if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR))
+			/* A paused reader leaves the data in the socket (TCP
+			 * pushes back); a hang-up is read once it resumes. */
+			if ((pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) && !s->rx_paused)
 				sess_read(s);
 			if (!s->over && (pfd[k].revents & (POLLOUT | POLLERR)))
 				sess_write(s);
@@ -383,6 +439,32 @@ int sess_loop_run(struct sess_loop *L)
 	}
 	sigprocmask(SIG_SETMASK, &orig, NULL);
 	return ret;
+}
+
+void sess_pump(struct sess *s)
+{
+	struct pollfd pfd;
+	uint64_t now = cli_now_ms();
+
+	sess_settle(s, now);
+	if (s->over)
+		return;
+	pfd.fd = s->fd;
+	pfd.events = s->eof ? 0 : POLLIN;
+	if (sess_outq(s) > 0)
+		pfd.events |= POLLOUT;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) <= 0)
+		return;
+	if (pfd.revents & POLLNVAL) {
+		sess_fail(s, PPCP_ERR_IO);
+		return;
+	}
+	if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+		sess_read(s);
+	if (!s->over && (pfd.revents & (POLLOUT | POLLERR)))
+		sess_write(s);
+	sess_settle(s, cli_now_ms());
 }
 
 static int hs_stop(struct sess_loop *L)

@@ -1,0 +1,729 @@
+/*
+ * put.c - `ppcp put [-p] [-r] [--no-binary] [--limit-rate RATE] LOCAL
+ * TARGET:PATH`: upload a file (or, with -r, the regular files of a
+ * directory tree) to the server's file root, where it accepts uploads
+ * (PROTOCOL.md §9.3).
+ *
+ *  - The local file is hashed first (with a progress bar on a terminal):
+ *    the request carries its size, SHA-256 and permission bits, and "mkdir"
+ *    with -p or -r.  PATH ending in '/' names a directory: the file keeps
+ *    its base name there.
+ *  - The server's head says how many bytes of this very upload it already
+ *    holds from an interrupted attempt ("offset"); we send the rest, as
+ *    binary-data records on its stream (an even number: the TCP server owns
+ *    the transfer, §9.5) or, with --no-binary, as FILE_CHUNK messages, the
+ *    last one marked.  Only the final {"done": true, "size": N} means the
+ *    server verified the SHA-256 and renamed the file into place.
+ *  - Sending is paced: at most two records wait in the engine, and
+ *    --limit-rate holds the next one back until its time.
+ *  - A file that changes while it is sent is caught by the server's hash
+ *    check (ERROR "changed"); a file that shrinks, by our read.
+ *  - Ctrl-C tells the server (ERROR cancelled), says BYE and exits 130; the
+ *    server keeps what it has, and the same command resumes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "internal.h" /* ppcp__b64_encode */
+
+enum {
+	PUT_BIN_CHUNK = 256 * 1024,   /* file bytes per binary-data record, at most */
+	PUT_JSON_CHUNK = 192 * 1024,  /* file bytes per FILE_CHUNK (256 KiB of base64) */
+	PUT_JSON_OVERHEAD = 512,      /* envelope and members around the base64 */
+	PUT_FLUSH_MS = 1000,
+};
+
+enum ul_state { UL_WAIT, UL_DONE, UL_FAILED };
+enum ul_fail { ULF_NONE, ULF_REFUSED, ULF_CHANGED, ULF_LOCAL, ULF_PROTOCOL };
+
+struct putrun;
+
+struct ul {
+	struct putrun *r;
+	const char *lpath;
+	const char *rpath;
+	int fd;
+	uint64_t size;
+	char sha[65];
+	unsigned mode;
+	char id[PPCP_ID_MAX + 1];
+	enum ul_state state;
+	enum ul_fail fail;
+	char code[PPCP_ID_MAX + 1];
+	char msg[1024];
+	int have_head;
+	uint64_t off, next;
+	int binary;
+	uint32_t stream;
+	int sent_last;
+	struct progress pr;
+};
+
+struct putrun {
+	struct cli *cli;
+	struct sess s;
+	int connected;
+	int binary;
+	int mkdir;
+	uint64_t rate;
+	struct pace pace;
+	uint64_t sent;     /* file bytes queued, all files: what --limit-rate counts */
+	struct ul *cur;
+	uint8_t *buf;      /* file bytes of one record */
+	char *b64;         /* their base64 */
+	size_t bin_chunk, json_chunk;
+	int sig;
+	unsigned copied, failed, skipped;
+};
+
+static void ul_failf(struct ul *u, enum ul_fail kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void ul_failf(struct ul *u, enum ul_fail kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (u->state != UL_WAIT)
+		return;
+	u->state = UL_FAILED;
+	u->fail = kind;
+	va_start(ap, fmt);
+	vsnprintf(u->msg, sizeof(u->msg), fmt, ap);
+	va_end(ap);
+}
+
+static void ul_violation(struct ul *u, const char *what)
+{
+	ul_failf(u, ULF_PROTOCOL, "%s", what);
+	sess_abort(&u->r->s, PPCP_ERR_BAD_MESSAGE);
+}
+
+/* Tell the server we stop this upload (§9.6). */
+static void ul_cancel(struct ul *u, const char *why)
+{
+	json_t *p = json_pack("{s:s,s:s}", "code", "cancelled", "message", why);
+
+	if (p != NULL && u->id[0] != '\0')
+		(void)sess_reply(&u->r->s, PPCP_MSG_ERROR, u->id, p);
+	json_decref(p);
+}
+
+/* ---- messages ---------------------------------------------------------------- */
+
+static void ul_head(struct ul *u, const json_t *p)
+{
+	const json_t *bin = json_object_get(p, "binary");
+	char base[64];
+
+	if (xfer_get_u53(p, "offset", &u->off) != 0 || u->off > u->size) {
+		ul_violation(u, "its head has no valid offset (0 to the size, PROTOCOL.md §9.3)");
+		return;
+	}
+	if (bin != NULL && !json_is_boolean(bin)) {
+		ul_violation(u, "its head has a \"binary\" that is not a boolean");
+		return;
+	}
+	u->binary = json_is_true(bin);
+	if (u->binary && !u->r->binary) {
+		ul_violation(u, "it chose binary-data records we did not ask for");
+		return;
+	}
+	if (u->binary && xfer_check_stream(p, &u->stream) != 0) {
+		ul_violation(u, "its head names no valid stream (an even number from 2, PROTOCOL.md "
+				"§9.5)");
+		return;
+	}
+	u->next = u->off;
+	u->have_head = 1;
+	if (u->off > 0)
+		cli_info(u->r->cli, 1, "the server holds %llu bytes of an earlier attempt: resuming "
+				       "at %llu bytes of %llu",
+			 (unsigned long long)u->off, (unsigned long long)u->off,
+			 (unsigned long long)u->size);
+	progress_start(&u->pr, u->r->cli, xfer_base_name(u->lpath, base, sizeof(base)), u->size,
+		       u->off);
+}
+
+static void put_on_message(struct sess *s, const ppcp_msg *m)
+{
+	struct putrun *r = s->user;
+	struct ul *u = r->cur;
+	uint64_t n;
+
+	if (m->id == NULL || (m->type != PPCP_MSG_FILE_CHUNK && m->type != PPCP_MSG_ERROR))
+		return;
+	if (u == NULL || u->state != UL_WAIT || strcmp(m->id, u->id) != 0) {
+		if (m->type == PPCP_MSG_FILE_CHUNK && (u == NULL || strcmp(m->id, u->id) != 0)) {
+			json_t *p = json_pack("{s:s,s:s}", "code", "unauthorized", "message",
+					      "no such request of ours");
+			if (p != NULL)
+				(void)sess_reply(s, PPCP_MSG_ERROR, m->id, p);
+			json_decref(p);
+		}
+		return;
+	}
+	if (m->type == PPCP_MSG_ERROR) {
+		const char *code = json_string_value(json_object_get(m->payload, "code"));
+		const char *msg = json_string_value(json_object_get(m->payload, "message"));
+
+		snprintf(u->code, sizeof(u->code), "%s", code ? code : "?");
+		ul_failf(u, code != NULL && strcmp(code, "changed") == 0 ? ULF_CHANGED : ULF_REFUSED,
+			 "%s", msg ? msg : "no reason given");
+		return;
+	}
+	if (!u->have_head) {
+		ul_head(u, m->payload);
+		return;
+	}
+	if (!u->sent_last || !json_is_true(json_object_get(m->payload, "done"))) {
+		ul_violation(u, "it sent a FILE_CHUNK other than the final {\"done\": true} to an "
+				"upload");
+		return;
+	}
+	if (xfer_get_u53(m->payload, "size", &n) != 0 || n != u->size) {
+		ul_violation(u, "its final answer gives another size than ours");
+		return;
+	}
+	u->state = UL_DONE;
+}
+
+/* ---- sending ------------------------------------------------------------------ */
+
+/* Queue the next record of u: 1 queued, 0 nothing to do now. */
+static int ul_send_one(struct putrun *r, struct ul *u, uint64_t room)
+{
+	size_t chunk = u->binary ? r->bin_chunk : r->json_chunk, n;
+	uint64_t left = u->size - u->next;
+	json_t *p;
+	int last, ret;
+
+	n = left < chunk ? (size_t)left : chunk;
+	if (room < n)
+		n = (size_t)room;
+	if (n == 0 && left > 0)
+		return 0;
+	for (size_t got = 0; got < n;) {
+		ssize_t rd = pread(u->fd, r->buf + got, n - got, (off_t)(u->next + got));
+
+		if (rd < 0 && errno == EINTR)
+			continue;
+		if (rd < 0) {
+			ul_failf(u, ULF_LOCAL, "reading %s: %s", u->lpath, strerror(errno));
+			ul_cancel(u, "the client cannot read the file");
+			return 0;
+		}
+		if (rd == 0) {
+			ul_failf(u, ULF_CHANGED, "%s became shorter while it was sent", u->lpath);
+			ul_cancel(u, "the file changed");
+			return 0;
+		}
+		got += (size_t)rd;
+	}
+	last = u->next + n == u->size;
+	if (u->binary) {
+		ret = sess_send_file_data(&r->s, u->stream, u->next, last, r->buf, n);
+	} else {
+		ppcp__b64_encode(r->b64, r->buf, n);
+		p = json_pack("{s:I,s:s,s:b}", "offset", (json_int_t)u->next, "data", r->b64, "last",
+			      last);
+		if (p == NULL) {
+			ul_failf(u, ULF_LOCAL, "out of memory");
+			return 0;
+		}
+		ret = sess_reply(&r->s, PPCP_MSG_FILE_CHUNK, u->id, p);
+		json_decref(p);
+	}
+	if (ret < 0)
+		return 0; /* the session's error ends the loop */
+	u->next += n;
+	r->sent += n;
+	u->sent_last = last;
+	progress_update(&u->pr, u->next);
+	return 1;
+}
+
+static void put_tick(struct sess_loop *L, uint64_t now)
+{
+	struct putrun *r = L->user;
+	struct ul *u = r->cur;
+	size_t chunk;
+
+	L->wake = UINT64_MAX;
+	if (u == NULL || u->state != UL_WAIT || !u->have_head || u->sent_last || r->s.over)
+		return;
+	chunk = u->binary ? r->bin_chunk : r->json_chunk;
+	/* At most about two records wait in the engine: memory stays bounded
+	 * and the socket's POLLOUT wakes us for the next. */
+	while (sess_outq(&r->s) < chunk && !u->sent_last && u->state == UL_WAIT && !r->s.over) {
+		uint64_t allow = pace_allowed(&r->pace, now, r->sent);
+
+		if (allow == 0 && u->next < u->size) {
+			L->wake = pace_when(&r->pace, r->sent);
+			if (L->wake <= now)
+				L->wake = now + 1;
+			return;
+		}
+		if (!ul_send_one(r, u, allow))
+			return;
+	}
+}
+
+static int put_stop(struct sess_loop *L)
+{
+	struct putrun *r = L->user;
+
+	return r->sig != 0 || r->cur->state != UL_WAIT || r->s.over;
+}
+
+static void put_signal(struct sess_loop *L, int sig)
+{
+	struct putrun *r = L->user;
+
+	r->sig = sig;
+}
+
+static int put_flush_stop(struct sess_loop *L)
+{
+	return L->s[0]->over;
+}
+
+/* ---- one file ----------------------------------------------------------------- */
+
+static int ul_report(struct putrun *r, struct ul *u, const char *target)
+{
+	struct cli *cli = r->cli;
+
+	switch (u->fail) {
+	case ULF_REFUSED:
+		cli_err(cli, "put %s %s:%s: the server refused: %s (%s); %s", u->lpath, target,
+			u->rpath, u->msg, u->code, xfer_advice(u->code, 1));
+		break;
+	case ULF_CHANGED:
+		cli_err(cli, "put %s %s:%s: the file changed during the transfer (%s); run the "
+			     "command again when it no longer changes",
+			u->lpath, target, u->rpath, u->msg);
+		break;
+	case ULF_LOCAL:
+		cli_err(cli, "put %s %s:%s: %s", u->lpath, target, u->rpath, u->msg);
+		break;
+	case ULF_PROTOCOL:
+		cli_err(cli, "put %s %s:%s: the server broke the protocol: %s; the session was "
+			     "closed (a bug in the server: report it)",
+			u->lpath, target, u->rpath, u->msg);
+		break;
+	default:
+		break;
+	}
+	return CLI_EXIT_FAIL;
+}
+
+static int ul_interrupted(struct putrun *r, struct ul *u, const char *target)
+{
+	struct cli *cli = r->cli;
+
+	if (r->sig != 0) {
+		ul_cancel(u, "interrupted");
+		cli_err(cli, "put %s %s:%s: interrupted after %llu of %llu bytes; run the same "
+			     "command again to resume",
+			u->lpath, target, u->rpath, (unsigned long long)u->next,
+			(unsigned long long)u->size);
+		return 128 + r->sig;
+	}
+	if (r->s.peer_bye)
+		cli_err(cli, "put %s %s:%s: the server ended the session before the upload was "
+			     "confirmed (shutting down?); run the same command again to resume",
+			u->lpath, target, u->rpath);
+	else
+		cli_err(cli, "put %s %s:%s: connection to %s lost after %llu of %llu bytes: %s; "
+			     "run the same command again to resume",
+			u->lpath, target, u->rpath, r->s.server_id, (unsigned long long)u->next,
+			(unsigned long long)u->size,
+			ppcp_strerror(r->s.err ? r->s.err : PPCP_ERR_TRUNCATED));
+	return CLI_EXIT_FAIL;
+}
+
+/* Open and hash lpath into u: 0, CLI_EXIT_FAIL or 128+N (message printed). */
+static int ul_prepare(struct putrun *r, struct ul *u, int nofollow)
+{
+	struct cli *cli = r->cli;
+	ppcp_sha256 *h = NULL;
+	uint8_t dig[32];
+	struct stat st;
+	char label[80], base[64];
+	int ret;
+
+	u->fd = open(u->lpath, O_RDONLY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+	if (u->fd < 0) {
+		cli_err(cli, "put: cannot open %s: %s", u->lpath, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	if (fstat(u->fd, &st) != 0) {
+		cli_err(cli, "put: cannot read %s: %s", u->lpath, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cli_err(cli, "put: %s is not a regular file%s", u->lpath,
+			S_ISDIR(st.st_mode) ? " (use -r for a directory)" : "");
+		return CLI_EXIT_FAIL;
+	}
+	u->size = (uint64_t)st.st_size;
+	u->mode = (unsigned)st.st_mode & 0777;
+	if (u->size >= (UINT64_C(1) << 53)) {
+		cli_err(cli, "put: %s is larger than the protocol allows (2^53 bytes)", u->lpath);
+		return CLI_EXIT_FAIL;
+	}
+	if (ppcp_sha256_new(&h) != 0) {
+		cli_err(cli, "out of memory");
+		return CLI_EXIT_FAIL;
+	}
+	snprintf(label, sizeof(label), "hashing %s", xfer_base_name(u->lpath, base, sizeof(base)));
+	ret = xfer_hash_fd(cli, u->fd, u->size, h, r->connected ? &r->s : NULL, label);
+	if (ret == 0 && ppcp_sha256_final(h, dig) != 0)
+		ret = -ENOMEM;
+	ppcp_sha256_free(h);
+	if (ret == -EINTR) {
+		r->sig = cli_signal;
+		cli_signal = 0;
+		return 128 + r->sig;
+	}
+	if (ret == -ENODATA) {
+		cli_err(cli, "put: %s became shorter while it was hashed; run the command again "
+			     "when it no longer changes",
+			u->lpath);
+		return CLI_EXIT_FAIL;
+	}
+	if (ret != 0) {
+		cli_err(cli, "put: reading %s: %s", u->lpath, strerror(-ret));
+		return CLI_EXIT_FAIL;
+	}
+	xfer_hex(dig, u->sha);
+	return 0;
+}
+
+/* Send the request of u (prepared) and run until it is confirmed. */
+static int ul_run(struct putrun *r, struct ul *u, const char *target)
+{
+	struct sess *v[1] = { &r->s };
+	struct sess_loop L;
+	json_t *p;
+	int ret;
+
+	p = json_pack("{s:s,s:s,s:I,s:s,s:i,s:b}", "op", "put", "path", u->rpath, "size",
+		      (json_int_t)u->size, "sha256", u->sha, "mode", (int)u->mode, "binary",
+		      r->binary);
+	if (p != NULL && r->mkdir)
+		json_object_set_new(p, "mkdir", json_true());
+	if (p == NULL) {
+		cli_err(r->cli, "put: the remote path '%s' is not valid UTF-8", u->rpath);
+		return CLI_EXIT_FAIL;
+	}
+	ret = sess_send(&r->s, PPCP_MSG_FILE_REQUEST, p, u->id);
+	json_decref(p);
+	if (ret < 0)
+		return ul_interrupted(r, u, target);
+	r->cur = u;
+	memset(&L, 0, sizeof(L));
+	L.s = v;
+	L.n = 1;
+	L.in_fd = -1;
+	L.stop = put_stop;
+	L.on_tick = put_tick;
+	L.on_signal = put_signal;
+	L.deadline = UINT64_MAX;
+	L.user = r;
+	(void)sess_loop_run(&L);
+	r->cur = NULL;
+	if (u->state == UL_DONE) {
+		progress_end(&u->pr, 1);
+		cli_info(r->cli, 1, "%s -> %s:%s: %llu bytes, sha256 %s", u->lpath, target, u->rpath,
+			 (unsigned long long)u->size, u->sha);
+		return 0;
+	}
+	progress_end(&u->pr, 0);
+	if (u->state == UL_FAILED)
+		return ul_report(r, u, target);
+	return ul_interrupted(r, u, target);
+}
+
+static int put_one(struct putrun *r, const char *target, const char *lpath, const char *rpath,
+		   int nofollow)
+{
+	struct ul u;
+	int code;
+
+	memset(&u, 0, sizeof(u));
+	u.r = r;
+	u.lpath = lpath;
+	u.rpath = rpath;
+	u.fd = -1;
+	code = ul_prepare(r, &u, nofollow);
+	if (code == 0)
+		code = ul_run(r, &u, target);
+	if (u.fd >= 0)
+		close(u.fd);
+	if (code == 0)
+		r->copied++;
+	else if (code == CLI_EXIT_FAIL)
+		r->failed++;
+	return code;
+}
+
+/* ---- directories (-r) ----------------------------------------------------------- */
+
+static int put_tree(struct putrun *r, const char *target, const char *ldir, const char *rdir,
+		    int depth)
+{
+	struct cli *cli = r->cli;
+	struct dirent *de;
+	DIR *dir;
+	int worst = 0;
+
+	if (depth > XFER_MAX_DEPTH) {
+		cli_err(cli, "put %s: more than %d directory levels: not followed", ldir,
+			XFER_MAX_DEPTH);
+		r->failed++;
+		return CLI_EXIT_FAIL;
+	}
+	dir = opendir(ldir);
+	if (dir == NULL) {
+		cli_err(cli, "put: cannot read the directory %s: %s", ldir, strerror(errno));
+		r->failed++;
+		return CLI_EXIT_FAIL;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		char l[PATH_MAX], rp[XFER_MAX_PATH + 1];
+		struct stat st;
+		int code;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(l, sizeof(l), "%s/%s", ldir, de->d_name) >= sizeof(l) ||
+		    (size_t)snprintf(rp, sizeof(rp), "%s/%s", rdir, de->d_name) >= sizeof(rp)) {
+			cli_warn(cli, "put: %s/%s: path too long: skipped", ldir, de->d_name);
+			r->skipped++;
+			continue;
+		}
+		if (lstat(l, &st) != 0) {
+			cli_warn(cli, "put: %s: %s: skipped", l, strerror(errno));
+			r->skipped++;
+			continue;
+		}
+		if (S_ISREG(st.st_mode)) {
+			code = put_one(r, target, l, rp, 1);
+		} else if (S_ISDIR(st.st_mode)) {
+			code = put_tree(r, target, l, rp, depth + 1);
+		} else {
+			cli_warn(cli, "put: %s is not a regular file or directory (a symbolic link or "
+				      "a special file): skipped",
+				 l);
+			r->skipped++;
+			continue;
+		}
+		if (code != 0 && code != CLI_EXIT_FAIL) {
+			worst = code; /* a signal */
+			break;
+		}
+		if (code != 0) {
+			worst = CLI_EXIT_FAIL;
+			if (r->s.over)
+				break;
+		}
+	}
+	closedir(dir);
+	return worst;
+}
+
+/* ---- the subcommand ------------------------------------------------------------- */
+
+struct put_opts {
+	int recursive, mkdir, no_binary;
+	uint64_t rate;
+};
+
+static int put_opt(struct cli *cli, int opt, const char *arg, void *user)
+{
+	struct put_opts *o = user;
+
+	switch (opt) {
+	case 'r':
+		o->recursive = 1;
+		return 0;
+	case 'p':
+		o->mkdir = 1;
+		return 0;
+	case 'B':
+		o->no_binary = 1;
+		return 0;
+	case 'L':
+		if (xfer_parse_rate(arg, &o->rate) != 0) {
+			cli_err(cli, "--limit-rate: '%s' is not a rate (bytes per second, with an "
+				     "optional K, M or G: 500K, 10M)",
+				arg);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+static const struct option put_longopts[] = {
+	{ "recursive", no_argument, NULL, 'r' },
+	{ "parents", no_argument, NULL, 'p' },
+	{ "no-binary", no_argument, NULL, 'B' },
+	{ "limit-rate", required_argument, NULL, 'L' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char put_synopsis[] =
+	"put [-p] [-r] [--no-binary] [--limit-rate RATE] LOCAL TARGET:PATH";
+
+int cmd_put(struct cli *cli, int argc, char **argv)
+{
+	struct cli_opts o = { "rp", put_longopts, put_opt, NULL, 0 };
+	struct put_opts po;
+	struct putrun *r;
+	struct ul pre;
+	struct stat st;
+	char target[256], rpath[XFER_MAX_PATH + 1], base[NAME_MAX + 1];
+	const char *path, *lpath;
+	size_t plen, cap;
+	int i, code = CLI_EXIT_FAIL;
+
+	memset(&po, 0, sizeof(po));
+	o.user = &po;
+	i = cli_parse(cli, argc, argv, &o);
+	if (i < 0 || argc - i != 2)
+		return cli_usage(cli, put_synopsis);
+	lpath = argv[i];
+	if (xfer_split_remote(argv[i + 1], target, sizeof(target), &path) != 0) {
+		cli_err(cli, "put: '%s' is not TARGET:PATH", argv[i + 1]);
+		return cli_usage(cli, put_synopsis);
+	}
+	/* PATH ending in '/': into that directory, under the local name. */
+	plen = strlen(path);
+	xfer_base_name(lpath, base, sizeof(base));
+	if (path[plen - 1] == '/') {
+		if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+		    strcmp(base, "/") == 0) {
+			cli_err(cli, "put: %s has no name to use in %s; name the remote file", lpath,
+				path);
+			return CLI_EXIT_FAIL;
+		}
+		if ((size_t)snprintf(rpath, sizeof(rpath), "%s%s", path, base) >= sizeof(rpath)) {
+			cli_err(cli, "put: the remote path is longer than %d bytes", XFER_MAX_PATH);
+			return CLI_EXIT_FAIL;
+		}
+	} else if ((size_t)snprintf(rpath, sizeof(rpath), "%s", path) >= sizeof(rpath)) {
+		cli_err(cli, "put: the remote path is longer than %d bytes", XFER_MAX_PATH);
+		return CLI_EXIT_FAIL;
+	}
+	if (stat(lpath, &st) != 0) {
+		cli_err(cli, "put: cannot read %s: %s", lpath, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	if (S_ISDIR(st.st_mode) && !po.recursive) {
+		cli_err(cli, "put: %s is a directory: use -r to copy a tree", lpath);
+		return CLI_EXIT_FAIL;
+	}
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return CLI_EXIT_FAIL;
+	r->cli = cli;
+	r->binary = !po.no_binary;
+	r->mkdir = po.mkdir || po.recursive;
+	r->rate = po.rate;
+	cli_signals_catch();
+
+	/* A single file is hashed before we connect: a local problem costs
+	 * no session, and the server does not wait for us. */
+	memset(&pre, 0, sizeof(pre));
+	pre.r = r;
+	pre.lpath = lpath;
+	pre.rpath = rpath;
+	pre.fd = -1;
+	if (!S_ISDIR(st.st_mode)) {
+		code = ul_prepare(r, &pre, 0);
+		if (code != 0)
+			goto out;
+	}
+	if (resolve_connect(cli, target, &r->s) != 0) {
+		code = CLI_EXIT_FAIL;
+		goto out;
+	}
+	r->connected = 1;
+	if (cli_signal != 0) {
+		code = 128 + cli_signal;
+		goto out;
+	}
+	r->s.user = r;
+	r->s.on_message = put_on_message;
+	/* Records fit what the server accepts (PROTOCOL.md §6 max_record). */
+	cap = ppcp_conn_peer_max_record(r->s.conn);
+	r->bin_chunk = cap - PPCP_FILE_DATA_HDR < PUT_BIN_CHUNK ? cap - PPCP_FILE_DATA_HDR
+								: PUT_BIN_CHUNK;
+	r->json_chunk = (cap - PUT_JSON_OVERHEAD) / 4 * 3 < PUT_JSON_CHUNK
+				? (cap - PUT_JSON_OVERHEAD) / 4 * 3
+				: PUT_JSON_CHUNK;
+	r->buf = malloc(r->bin_chunk > r->json_chunk ? r->bin_chunk : r->json_chunk);
+	r->b64 = malloc(r->json_chunk / 3 * 4 + 8);
+	if (r->buf == NULL || r->b64 == NULL) {
+		cli_err(cli, "out of memory");
+		code = CLI_EXIT_FAIL;
+		goto out;
+	}
+	pace_start(&r->pace, r->rate, cli_now_ms());
+
+	if (S_ISDIR(st.st_mode)) {
+		char rdir[XFER_MAX_PATH + 1];
+
+		/* put -r DIR ID:DEST/ copies into DEST/DIR; ID:DEST names the copy. */
+		snprintf(rdir, sizeof(rdir), "%s", rpath);
+		plen = strlen(rdir);
+		while (plen > 1 && rdir[plen - 1] == '/')
+			rdir[--plen] = '\0';
+		code = put_tree(r, target, lpath, rdir, 0);
+		if (code == CLI_EXIT_FAIL || r->skipped > 0)
+			cli_warn(cli, "%u files copied, %u failed, %u skipped", r->copied, r->failed,
+				 r->skipped);
+		else if (code == 0)
+			cli_info(cli, 1, "%u files copied", r->copied);
+	} else {
+		code = ul_run(r, &pre, target);
+	}
+	if (code > 128 && code < CLI_EXIT_FAIL) {
+		struct sess *v[1] = { &r->s };
+		struct sess_loop L;
+
+		sess_close(&r->s);
+		memset(&L, 0, sizeof(L));
+		L.s = v;
+		L.n = 1;
+		L.in_fd = -1;
+		L.stop = put_flush_stop;
+		L.on_signal = put_signal;
+		L.deadline = cli_now_ms() + PUT_FLUSH_MS;
+		L.user = r;
+		(void)sess_loop_run(&L);
+	} else if (!r->s.over) {
+		sess_bye(&r->s);
+	}
+out:
+	if (pre.fd >= 0)
+		close(pre.fd);
+	if (r->connected || r->s.conn != NULL)
+		sess_free(&r->s);
+	free(r->buf);
+	free(r->b64);
+	free(r);
+	return code;
+}
