@@ -270,11 +270,15 @@ static uint32_t conn_ext_parse(const json_t *a)
 static json_t *conn_auth_payload(ppcp_conn *c, const uint8_t proof[32], uint32_t ext)
 {
 	char b64[48];
+	uint8_t pub[32];
 	json_t *p = json_object();
 
 	if (p == NULL)
 		return NULL;
-	ppcp__b64_encode(b64, proof, 32);
+	/* The proof goes to the peer: it is public from here on. */
+	memcpy(pub, proof, sizeof(pub));
+	ppcp__declassify(pub, sizeof(pub));
+	ppcp__b64_encode(b64, pub, sizeof(pub));
 	if (json_object_set_new(p, "proof", json_string(b64)) != 0 ||
 	    json_object_set_new(p, "ext", conn_ext_array(ext)) != 0 ||
 	    json_object_set_new(p, "max_record", json_integer(c->max_record)) != 0)

@@ -108,7 +108,11 @@ int ppcp__rand(uint8_t *out, size_t len)
 
 int ppcp__ct_equal(const void *a, const void *b, size_t n)
 {
-	return CRYPTO_memcmp(a, b, n) == 0;
+	int equal = CRYPTO_memcmp(a, b, n) == 0;
+
+	/* The verdict is public; the bytes compared are not. */
+	ppcp__declassify(&equal, sizeof(equal));
+	return equal;
 }
 
 /* ---- SHA-256, HMAC, HKDF ---------------------------------------------- */
@@ -607,8 +611,11 @@ int ppcp__aead_open(ppcp__aead *a, const uint8_t *iv, size_t ivlen, const uint8_
 		goto out;
 	if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_GCM_SET_TAG, sizeof(tag), tag) != 1)
 		goto out;
-	/* The tag is compared in constant time inside EVP_CipherFinal_ex. */
-	if (EVP_CipherFinal_ex(a->ctx, out + ctlen, &n) != 1 || n != 0)
+	/* The tag is compared in constant time inside EVP_CipherFinal_ex;
+	 * whether it matched is public. */
+	int ok = EVP_CipherFinal_ex(a->ctx, out + ctlen, &n);
+	ppcp__declassify(&ok, sizeof(ok));
+	if (ok != 1 || n != 0)
 		goto out;
 	ret = 0;
 out:

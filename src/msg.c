@@ -54,6 +54,8 @@ int ppcp__json_parse(const uint8_t *in, size_t len, json_t **out)
 	*out = NULL;
 	if (in == NULL || len == 0 || msg_depth_ok(in, len) != 0)
 		return PPCP_ERR_BAD_MESSAGE;
+	/* jansson does not set the error code on every failure path. */
+	memset(&jerr, 0, sizeof(jerr));
 	v = json_loadb((const char *)in, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (v == NULL)
 		return json_error_code(&jerr) == json_error_out_of_memory ? PPCP_ERR_NOMEM

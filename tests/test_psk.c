@@ -132,7 +132,8 @@ static void test_psk_generate_then_load_round_trips(void **state)
 	assert_int_equal(ppcp_psk_generate(path), 0);
 
 	/* 64 lowercase hex characters and one newline, decoded independently. */
-	n = read_file(path, text, sizeof text);
+	n = read_file(path, text, sizeof text - 1);
+	text[n] = '\0';
 	assert_int_equal(n, 65);
 	assert_int_equal(text[64], '\n');
 	for (size_t k = 0; k < 64; k++)
