@@ -102,7 +102,7 @@ run tc send COMMAND '{"name":"cancel","args":{"of":"nope"}}'
 expect_in "cancel of no running command" '^ERROR same-id \{"code":"invalid-message"' "$TMP/out"
 
 run tc send FILE_REQUEST '{"path":"/etc/passwd","offset":0}'
-expect_in "file transfer is not enabled" '^ERROR same-id \{"code":"unauthorized","message":"file transfer is not enabled on this server"\}' "$TMP/out"
+expect_in "file transfer is not enabled" '^ERROR same-id \{"code":"unauthorized","message":"file transfer is not enabled on this server \(file-root\)"\}' "$TMP/out"
 
 run tc send RESPONSE '{"done":true}'
 expect_in "an unsolicited RESPONSE (T33)" '^ERROR same-id \{"code":"unauthorized"' "$TMP/out"

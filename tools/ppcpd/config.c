@@ -60,6 +60,8 @@ static const struct opt cfg_opts[] = {
 	{ "command-timeout", K_U32, OFF(command_timeout_s), 1, PD_MAX_COMMAND_TIMEOUT_S, "seconds" },
 	{ "max-output", K_SIZE, OFF(max_output), 1, UINT64_C(1) << 40, "bytes" },
 	{ "max-commands", K_U32, OFF(max_commands), 1, 1024, "commands" },
+	{ "max-transfers", K_U32, OFF(max_transfers), 1, 1024, "transfers" },
+	{ "max-file-size", K_SIZE, OFF(max_file_size), 0, PD_MAX_FILE_SIZE_LIMIT, "bytes" },
 	{ "max-sessions", K_U32, OFF(max_sessions), 1, 1000000, "sessions" },
 	{ "max-handshakes", K_U32, OFF(max_handshakes), 1, 1000000, "connections" },
 	{ "max-handshakes-per-ip", K_U32, OFF(max_handshakes_per_ip), 1, 1000000, "connections" },
@@ -89,6 +91,7 @@ static void usage(FILE *f)
 		"             [--allow-exec '*'|PROG[,PROG...]] [--allow-shell] [--file-root DIR]\n"
 		"             [--allow-put] [--log-level error|warn|info|debug]\n"
 		"             [--command-timeout S] [--max-output BYTES] [--max-commands N]\n"
+		"             [--max-transfers N] [--max-file-size BYTES]\n"
 		"             [--max-sessions N] [--max-handshakes N] [--max-handshakes-per-ip N]\n"
 		"             [--handshake-timeout MS] [--idle-timeout MS] [--heartbeat MS]\n"
 		"             [--write-timeout MS]\n"
@@ -308,7 +311,8 @@ static const char *opt_hint(const struct opt *o, char *buf, size_t cap)
 			 (unsigned long long)o->min, (unsigned long long)o->max, o->unit);
 		return buf;
 	case K_SIZE:
-		snprintf(buf, cap, "give a number of bytes from 1 to 1T, with an optional K, M, G or T suffix");
+		snprintf(buf, cap, "give a number of bytes from %llu to %lluT, with an optional K, M, G or T suffix",
+			 (unsigned long long)o->min, (unsigned long long)(o->max >> 40));
 		return buf;
 	}
 	return "";
@@ -487,6 +491,8 @@ static void cfg_defaults(struct pd_config *c)
 	c->command_timeout_s = PD_DEFAULT_COMMAND_TIMEOUT_S;
 	c->max_output = PD_DEFAULT_MAX_OUTPUT;
 	c->max_commands = PD_DEFAULT_MAX_COMMANDS;
+	c->max_transfers = PD_DEFAULT_MAX_TRANSFERS;
+	c->max_file_size = PD_DEFAULT_MAX_FILE_SIZE;
 	c->max_sessions = PD_DEFAULT_MAX_SESSIONS;
 	c->max_handshakes = PD_DEFAULT_MAX_HANDSHAKES;
 	c->max_handshakes_per_ip = PD_DEFAULT_MAX_HANDSHAKES_PER_IP;

@@ -86,6 +86,7 @@ static void main_on_signal(uv_signal_t *h, int signum)
 		return;
 	}
 	pd_info("%s: shutting down", name);
+	pd_files_shutdown(d);
 	pd_server_shutdown(d);
 }
 
@@ -117,10 +118,17 @@ static void main_policy_line(const struct pd_config *cfg)
 			break;
 		o += (size_t)k;
 	}
-	pd_info("policy: allow-exec '%s', allow-shell %s, file transfer not yet implemented, max-commands %u, command-timeout %u s, max-output %llu bytes",
+	pd_info("policy: allow-exec '%s', allow-shell %s, max-commands %u, command-timeout %u s, max-output %llu bytes",
 		list[0] != '\0' ? pd_log_safe(safe, sizeof(safe), list) : "(none)",
 		cfg->allow_shell ? "on" : "off", cfg->max_commands, cfg->command_timeout_s,
 		(unsigned long long)cfg->max_output);
+	if (cfg->file_root == NULL)
+		pd_info("policy: file transfer off (no file-root)");
+	else
+		pd_info("policy: file-root '%s', uploads %s, max-transfers %u, max-file-size %llu bytes",
+			pd_log_safe(safe, sizeof(safe), cfg->file_root),
+			cfg->allow_put ? "allowed (allow-put)" : "refused", cfg->max_transfers,
+			(unsigned long long)cfg->max_file_size);
 }
 
 int main(int argc, char **argv)
@@ -167,7 +175,9 @@ int main(int argc, char **argv)
 	uv_unref((uv_handle_t *)&sig_int);
 	uv_unref((uv_handle_t *)&sig_hup);
 
-	if (pd_server_start(&d) != 0) {
+	if (pd_files_init(&d) != 0) {
+		status = 1;
+	} else if (pd_server_start(&d) != 0) {
 		status = 1;
 		pd_server_shutdown(&d);
 	} else {
@@ -187,6 +197,7 @@ int main(int argc, char **argv)
 		pd_warn("event loop closed with handles still open");
 	pd_server_free(&d);
 	pd_disco_free(&d);
+	pd_files_free(&d);
 	ppcp_wipe(d.psk, sizeof(d.psk));
 	if (status == 0)
 		pd_info("stopped");

@@ -10,6 +10,7 @@
  *             write queue, timers, handshake limits
  *   command.c COMMAND dispatch: policy, argument checks, status, stdin, cancel
  *   exec.c    child processes: spawn, output pipes, timeouts, kills, reaping
+ *   files.c   FILE_REQUEST get, put and list beneath file-root (threadpool)
  *   disco.c   UDP discovery: PING in, rate-limited PONG out
  *
  * libuv lives only in tools/ (docs/design.md §2); the protocol is libppcp's.
@@ -46,7 +47,12 @@ enum {
 	PD_KILL_GRACE_MS = 2000,          /* SIGTERM, then SIGKILL this much later */
 	PD_DRAIN_GRACE_MS = 2000,         /* output still read after the program exited */
 	PD_SHUTDOWN_GRACE_MS = 5000,      /* SIGTERM: time to flush BYEs and reap */
+	PD_DEFAULT_MAX_TRANSFERS = 8,     /* file transfers at once in one session */
+	PD_FILE_WINDOW = 4 * 1024 * 1024, /* downloads read while less waits for the peer */
+	PD_FILE_WRITE_HIGH = 4 * 1024 * 1024, /* stop reading the peer while uploads lag */
 };
+#define PD_DEFAULT_MAX_FILE_SIZE (UINT64_C(1) << 40) /* uploads: 1 TiB */
+#define PD_MAX_FILE_SIZE_LIMIT (UINT64_C(1) << 53)   /* PROTOCOL.md §9.3: size < 2^53 */
 #define PD_DEFAULT_MAX_OUTPUT (UINT64_C(64) * 1024 * 1024)
 #define PD_DEFAULT_STATE_DIR "/var/lib/ppcpd"
 #define PD_DEFAULT_PSK_FILE "/etc/ppcp/psk"
@@ -85,6 +91,8 @@ struct pd_config {
 	int allow_shell;
 	char *file_root;
 	int allow_put;
+	uint32_t max_transfers;
+	uint64_t max_file_size;
 	enum pd_log_level log_level;
 	uint32_t command_timeout_s;
 	uint64_t max_output;
@@ -115,6 +123,8 @@ struct pd_server;
 struct pd_session;
 struct pd_disco;
 struct pd_cmd;
+struct pd_files;
+struct pd_sfiles;
 
 /* Everything the running daemon shares. */
 struct pd_daemon {
@@ -127,6 +137,7 @@ struct pd_daemon {
 	struct pd_server *srv;
 	struct pd_disco *disco;
 	struct pd_cmd *cmds; /* every command alive, with or without a session (exec.c) */
+	struct pd_files *files; /* NULL without file-root (files.c) */
 };
 
 /* Bind every listener (TCP, and UDP on the same address and port).
@@ -152,6 +163,17 @@ void pd_session_flush(struct pd_session *s);
 void pd_session_update_reading(struct pd_session *s);
 struct pd_cmd **pd_session_cmds(struct pd_session *s);
 struct pd_daemon *pd_session_daemon(struct pd_session *s);
+/* For files.c: its per-session state, the engine (for the peer's
+ * max_record and the extensions in force), the bytes waiting for the
+ * peer, one binary-data record of file data (ppcp_conn_send_file_data). */
+struct pd_sfiles **pd_session_files(struct pd_session *s);
+ppcp_conn *pd_session_conn(struct pd_session *s);
+size_t pd_session_out_pending(const struct pd_session *s);
+int pd_session_send_file_data(struct pd_session *s, uint32_t stream, uint64_t offset, int last,
+			      const uint8_t *data, size_t len);
+/* A fatal protocol error the engine cannot see (PROTOCOL.md §9.5): log it
+ * and close the connection at once, without BYE. */
+void pd_session_fail(struct pd_session *s, const char *why);
 
 /* ---- command.c ---------------------------------------------------------- */
 /* A COMMAND (or stdin/cancel) arrived on an established session. */
@@ -190,6 +212,29 @@ size_t pd_exec_stdin_pending(struct pd_session *s);
 void pd_exec_kill_all(struct pd_daemon *d);
 /* Shutdown deadline passed: stop waiting for children. */
 void pd_exec_abandon_all(struct pd_daemon *d);
+
+/* ---- files.c ------------------------------------------------------------ */
+/* Open file-root, check that openat2 works (else every request is refused)
+ * and start the removal of stale temporary files.  0, or -1 after logging. */
+int pd_files_init(struct pd_daemon *d);
+/* Shutdown: long works (hashing, the cleanup) give up. */
+void pd_files_shutdown(struct pd_daemon *d);
+void pd_files_free(struct pd_daemon *d);
+/* A FILE_REQUEST arrived: answered with a head and data, or an ERROR. */
+void pd_files_request(struct pd_session *s, const ppcp_msg *m);
+/* A FILE_CHUNK arrived: 1 when it belongs to an upload (or to one that
+ * just ended), 0 when nothing asked for it. */
+int pd_files_chunk(struct pd_session *s, const ppcp_msg *m);
+/* A binary-data record arrived (data after the 0x01). */
+void pd_files_binary(struct pd_session *s, const uint8_t *rec, size_t len);
+/* An ERROR arrived: 1 when it named a transfer, which is now over. */
+int pd_files_peer_error(struct pd_session *s, const ppcp_msg *m);
+/* The peer drained output: downloads may read on. */
+void pd_files_kick(struct pd_session *s);
+/* Upload bytes of s received and not yet written. */
+size_t pd_files_write_pending(struct pd_session *s);
+/* The session ends: its transfers stop (temporary files are kept). */
+void pd_files_detach_all(struct pd_session *s);
 
 /* ---- disco.c ------------------------------------------------------------ */
 struct pd_disco;

@@ -21,7 +21,10 @@
  * Backpressure: output waiting for the peer (wq_bytes) above PD_OUT_HIGH
  * pauses the session's child pipes, above PD_OUT_HARD also reading from
  * the peer (a peer that sends requests but reads no answers); both resume
- * below PD_OUT_LOW.  A peer that reads nothing for write-timeout
+ * below PD_OUT_LOW.  Downloads read the next batch of a file only while
+ * wq_bytes is below PD_FILE_WINDOW (files.c), and every drained write
+ * kicks them.  Reading from the peer also stops while a child's stdin or
+ * an upload's disk lags.  A peer that reads nothing for write-timeout
  * while output waits is closed.
  *
  * Lifetime: a session ends in two steps.  sess_finish() stops reading,
@@ -101,6 +104,7 @@ struct pd_session {
 	uint64_t write_progress;
 	uint64_t finish_deadline;
 	struct pd_cmd *cmds; /* exec.c's list */
+	struct pd_sfiles *files; /* files.c's transfers */
 };
 
 struct wreq {
@@ -369,6 +373,7 @@ static void sess_finish(struct pd_session *s)
 		s->reading = 0;
 	}
 	pd_exec_detach_all(s);
+	pd_files_detach_all(s);
 	sess_hs_done(s, 0);
 	if (s->wq_bytes == 0) {
 		sess_close(s);
@@ -387,6 +392,7 @@ static void sess_close(struct pd_session *s)
 	s->closing = 1;
 	sess_hs_done(s, 0);
 	pd_exec_detach_all(s);
+	pd_files_detach_all(s);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -472,16 +478,19 @@ static void sess_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 
 static void sess_update_reading(struct pd_session *s)
 {
-	size_t stdin_pending;
+	size_t stdin_pending, disk_pending;
 	int want;
 
 	if (s->closing || s->finishing)
 		return;
 	stdin_pending = pd_exec_stdin_pending(s);
+	disk_pending = pd_files_write_pending(s);
 	if (s->reading)
-		want = s->wq_bytes < PD_OUT_HARD && stdin_pending < PD_STDIN_HIGH;
+		want = s->wq_bytes < PD_OUT_HARD && stdin_pending < PD_STDIN_HIGH &&
+		       disk_pending < PD_FILE_WRITE_HIGH;
 	else
-		want = s->wq_bytes < PD_OUT_LOW && stdin_pending < PD_STDIN_HIGH / 2;
+		want = s->wq_bytes < PD_OUT_LOW && stdin_pending < PD_STDIN_HIGH / 2 &&
+		       disk_pending < PD_FILE_WRITE_HIGH / 2;
 	if (want && !s->reading) {
 		if (uv_read_start((uv_stream_t *)&s->tcp, sess_alloc, sess_on_read) == 0)
 			s->reading = 1;
@@ -498,6 +507,10 @@ static void sess_update_reading(struct pd_session *s)
 		s->pipes_paused = 0;
 		pd_exec_pause(s, 0);
 	}
+	/* Downloads waiting for the peer to drain (they read nothing while
+	 * the window is full). */
+	if (s->wq_bytes < PD_FILE_WINDOW)
+		pd_files_kick(s);
 }
 
 void pd_session_update_reading(struct pd_session *s)
@@ -554,25 +567,30 @@ static void sess_on_message(ppcp_conn *c, const ppcp_msg *m, void *user)
 	char code[80], msg[300];
 
 	(void)c;
+	if (s->closing || s->finishing)
+		return; /* the rest of a read after a fatal error */
 	switch (m->type) {
 	case PPCP_MSG_COMMAND:
 		pd_command_dispatch(s, m);
 		break;
 	case PPCP_MSG_FILE_REQUEST:
-		pd_debug("session %s: FILE_REQUEST: file transfer is not yet implemented", s->name);
-		pd_session_send_error(s, m->id, "unauthorized",
-				      "file transfer is not enabled on this server");
+		pd_files_request(s, m);
 		break;
 	case PPCP_MSG_FILE_CHUNK:
-		/* PROTOCOL.md §8.6, adversarial T33: nothing was asked. */
-		pd_session_send_error(s, m->id, "unauthorized",
-				      "unsolicited FILE_CHUNK: file transfer is not enabled on this server");
+		/* Data of an upload; else PROTOCOL.md §8.6, adversarial T33:
+		 * nothing was asked. */
+		if (!pd_files_chunk(s, m))
+			pd_session_send_error(s, m->id, "unauthorized",
+					      "unsolicited FILE_CHUNK: no upload with this id is in progress");
 		break;
 	case PPCP_MSG_RESPONSE:
 		pd_session_send_error(s, m->id, "unauthorized",
 				      "unsolicited RESPONSE: this server sent no COMMAND");
 		break;
 	case PPCP_MSG_ERROR:
+		/* PROTOCOL.md §9.6: an ERROR with a transfer's id ends it. */
+		if (pd_files_peer_error(s, m))
+			break;
 		pd_info("session %s: the peer sent ERROR %s: %s", s->name,
 			pd_log_safe(code, sizeof(code),
 				    json_string_value(json_object_get(m->payload, "code"))),
@@ -591,10 +609,9 @@ static void sess_on_binary(ppcp_conn *c, const uint8_t *data, size_t len, void *
 	struct pd_session *s = user;
 
 	(void)c;
-	(void)data;
-	(void)len;
-	pd_session_send_error(s, NULL, "unauthorized",
-			      "binary-data record: file transfer is not enabled on this server");
+	if (s->closing || s->finishing)
+		return;
+	pd_files_binary(s, data, len);
 }
 
 static int64_t sess_unix_time(void *user)
@@ -916,6 +933,42 @@ struct pd_cmd **pd_session_cmds(struct pd_session *s)
 struct pd_daemon *pd_session_daemon(struct pd_session *s)
 {
 	return s->d;
+}
+
+struct pd_sfiles **pd_session_files(struct pd_session *s)
+{
+	return &s->files;
+}
+
+ppcp_conn *pd_session_conn(struct pd_session *s)
+{
+	return s->conn;
+}
+
+size_t pd_session_out_pending(const struct pd_session *s)
+{
+	return s->wq_bytes;
+}
+
+int pd_session_send_file_data(struct pd_session *s, uint32_t stream, uint64_t offset, int last,
+			      const uint8_t *data, size_t len)
+{
+	if (s == NULL || s->closing || s->finishing)
+		return PPCP_ERR_STATE;
+	return ppcp_conn_send_file_data(s->conn, stream, offset, last, data, len);
+}
+
+void pd_session_fail(struct pd_session *s, const char *why)
+{
+	char safe[400];
+
+	if (s->closing || s->finishing)
+		return;
+	/* The library has no call that fails a connection from outside: the
+	 * session ends here, without BYE, as after any fatal error. */
+	pd_info("session %s failed: %s: %s", s->name, ppcp_strerror(PPCP_ERR_BAD_MESSAGE),
+		pd_log_safe(safe, sizeof(safe), why));
+	sess_close(s);
 }
 
 int pd_session_send(struct pd_session *s, enum ppcp_msg_type type, const char *id,
