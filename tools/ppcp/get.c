@@ -1010,10 +1010,12 @@ static int get_tree(struct getrun *g, const char *target, const char *rpath, con
 		int code = 0;
 
 		if (!valid_entry_name(name) || type == NULL) {
-			cli_warn(cli, "get %s:%s: the server listed an entry with an invalid name or "
-				      "no type: skipped",
-				 target, rpath);
-			g->skipped++;
+			/* §9.4: a name is one path component.  Never followed. */
+			cli_err(cli, "get %s:%s: the server listed an entry with an invalid name or "
+				     "no type (a bug in the server: report it); not copied",
+				target, rpath);
+			g->failed++;
+			worst = CLI_EXIT_FAIL;
 			continue;
 		}
 		join(r, sizeof(r), rpath, name);

@@ -12,7 +12,8 @@
  *    holds from an interrupted attempt ("offset"); we send the rest, as
  *    binary-data records on its stream (an even number: the TCP server owns
  *    the transfer, §9.5) or, with --no-binary, as FILE_CHUNK messages, the
- *    last one marked.  Only the final {"done": true, "size": N} means the
+ *    last one marked; when there is nothing left (an empty file, or all of
+ *    it already there) nothing follows the head.  Only the final {"done": true, "size": N} means the
  *    server verified the SHA-256 and renamed the file into place.
  *  - Sending is paced: at most two records wait in the engine, and
  *    --limit-rate holds the next one back until its time.
@@ -144,6 +145,10 @@ static void ul_head(struct ul *u, const json_t *p)
 	}
 	u->next = u->off;
 	u->have_head = 1;
+	/* Nothing left to send (an empty file, or the server holds it all):
+	 * as for a download of length 0, nothing follows the head, and the
+	 * owner finishes at once (PROTOCOL.md §9.2, §9.3). */
+	u->sent_last = u->off == u->size;
 	if (u->off > 0)
 		cli_info(u->r->cli, 1, "the server holds %llu bytes of an earlier attempt: resuming "
 				       "at %llu bytes of %llu",
@@ -209,7 +214,7 @@ static int ul_send_one(struct putrun *r, struct ul *u, uint64_t room)
 	n = left < chunk ? (size_t)left : chunk;
 	if (room < n)
 		n = (size_t)room;
-	if (n == 0 && left > 0)
+	if (n == 0)
 		return 0;
 	for (size_t got = 0; got < n;) {
 		ssize_t rd = pread(u->fd, r->buf + got, n - got, (off_t)(u->next + got));
