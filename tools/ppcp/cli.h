@@ -49,6 +49,7 @@ struct cli {
 	char client_id[PPCP_ID_MAX + 1]; /* sanitized hostname, sent in PING and AUTH */
 	uint8_t psk[PPCP_PSK_FILE_BYTES];
 	int have_psk;
+	uint32_t max_record;     /* the record size we accept (AUTH); 0: the default */
 };
 
 /* A subcommand's own options: getopt_long entries (the common ones are

@@ -31,7 +31,9 @@
  * LAST exactly at its end; the same for FILE_CHUNK offsets.  A violation is
  * fatal for the session (§9.5): the server is authenticated and broken.
  *
- * --limit-rate pauses reading the socket, so TCP makes the server wait.
+ * --limit-rate pauses reading the socket, so TCP makes the server wait, and
+ * announces a max_record of a few seconds' worth (PROTOCOL.md §6), so that
+ * each record still arrives whole long before the idle timeout.
  * Ctrl-C keeps LOCAL.part for a resume, tells the server (ERROR cancelled),
  * says BYE and exits 130.
  */
@@ -52,6 +54,7 @@ enum {
 	GET_MAX_ENTRIES = 1000000,   /* -r: entries of one directory we accept */
 	GET_CANCEL_FLUSH_MS = 1000,
 	GET_DEAD = 16,               /* cancelled requests whose late data we ignore */
+	GET_RECORD_SECONDS = 8,      /* --limit-rate: records of at most this many seconds */
 };
 
 enum dl_state { DL_WAIT, DL_DONE, DL_FAILED };
@@ -1176,6 +1179,15 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	g->recursive = go.recursive;
 	g->rate = go.rate;
 	cli_signals_catch();
+	if (g->rate > 0) {
+		/* A slow reader gets small records: one must arrive whole
+		 * well within the idle timeout (45 s) of our engine, or the
+		 * session would die at 1K/s with the server's 256 KiB ones. */
+		uint64_t mr = g->rate * GET_RECORD_SECONDS;
+		cli->max_record = mr < 4096 ? 4096 : mr > PPCP_DEFAULT_MAX_RECORD
+							? PPCP_DEFAULT_MAX_RECORD
+							: (uint32_t)mr;
+	}
 	if (resolve_connect(cli, target, &g->s) != 0) {
 		free(g);
 		return CLI_EXIT_FAIL;

@@ -132,6 +132,7 @@ int sess_open(struct sess *s, const struct cli *cli, const char *address, uint16
 	cfg.server_id = expect_id;
 	cfg.client_id = cli->client_id;
 	cfg.extensions = PPCP_EXT_ALL;
+	cfg.max_record = cli->max_record;
 	cfg.handshake_timeout_ms = CLI_HANDSHAKE_TIMEOUT_MS;
 	cfg.unix_time = sess_unix_time;
 	cfg.cb.on_established = sess_cb_established;
