@@ -8,7 +8,7 @@
 # changed between two runs (start over) and during a transfer (detected, no
 # file left); paths outside the root, an escaping symlink, a directory and a
 # FIFO refused with nothing created locally; uploads refused without
-# --allow-put; a full local disk and a full server disk (private tmpfs
+# --allow-put; permission denied on the server (a daemon run as nobody); a full local disk and a full server disk (private tmpfs
 # mounts, when this system allows them); --limit-rate; -r both ways;
 # progress bar absent on a pipe, present on a terminal; and, against
 # tests/e2e/fake_owner.py, an owner that breaks the protocol on purpose.
@@ -370,6 +370,40 @@ expect_rc "put to a daemon without --allow-put is refused" 255
 expect_in "the message names allow-put" "allow-put" err
 [ ! -e "$ROOT/up" ] && ok "nothing written on the server" || fail "up written"
 stop_ppcpd e2e-ro
+
+# ---- permission denied on the server (a daemon run as nobody, when we are root) ----
+
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null 2>&1; then
+	NB=$(mktemp -d /tmp/ppcp-files-nobody.XXXXXX)
+	EXTRA_CLEANUP="rm -rf $NB"
+	chmod 755 "$NB"
+	mkdir -p "$NB/root" "$NB/state"
+	echo secret >"$NB/root/private"
+	chmod 600 "$NB/root/private"
+	cp "$TMP/psk" "$NB/psk"
+	chown 65534:65534 "$NB/psk" "$NB/state"
+	chmod 755 "$NB/root"
+	PORT4=$(random_port)
+	timeout 120 setpriv --reuid=65534 --regid=65534 --clear-groups "$PPCPD" --psk-file "$NB/psk" \
+		--listen "127.0.0.1:$PORT4" --server-id e2e-nobody --file-root "$NB/root" --allow-put \
+		--state-dir "$NB/state" --log-level info >"$TMP/ppcpd-nobody.log" 2>&1 &
+	PIDS+=("$!")
+	for _ in $(seq 1 50); do
+		grep -q listening "$TMP/ppcpd-nobody.log" && break
+		sleep 0.1
+	done
+	run "$PPCP" --psk-file "$TMP/psk" --port "$PORT4" get "127.0.0.1:$PORT4:private" "$TMP/w/private"
+	expect_rc "get of a file the server may not read" 255
+	expect_in "says the server's system refused access" "permission-denied" err
+	absent "nothing created" "$TMP/w/private" "$TMP/w/private.part"
+	echo up >"$TMP/w/up"
+	run "$PPCP" --psk-file "$TMP/psk" --port "$PORT4" put "$TMP/w/up" "127.0.0.1:$PORT4:up"
+	expect_rc "put into a directory the server may not write" 255
+	expect_in "says so" "permission-denied" err
+	rm -f "$TMP/w/up"
+else
+	echo "SKIP: not root (or no setpriv): the permission-denied cases are not run"
+fi
 
 # ---- --limit-rate -------------------------------------------------------------------
 
