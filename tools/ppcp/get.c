@@ -895,8 +895,10 @@ static int get_one(struct getrun *g, const char *target, const char *rpath, cons
 				 target, rpath);
 			verified = 0;
 		} else if (dl_reopen(g, &d, verified) != 0) {
-			if (g->sig != 0)
+			if (g->sig != 0) {
+				ppcp_sha256_free(d.h);
 				return 128 + g->sig;
+			}
 			cli_warn(cli, "cannot reuse %s (%s): starting over", d.part, strerror(errno));
 			ppcp_sha256_free(d.h);
 			if (ppcp_sha256_new(&d.h) != 0) {
