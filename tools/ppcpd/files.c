@@ -1058,6 +1058,7 @@ static void fx_put_write(uv_work_t *w)
 {
 	struct pd_xfer *x = w->data;
 	uint8_t got[PPCP_HASH_LEN];
+	struct stat st, st2;
 
 	for (struct fx_blk *b = x->batch; b != NULL; b = b->next) {
 		size_t done = 0;
@@ -1100,6 +1101,16 @@ static void fx_put_write(uv_work_t *w)
 	}
 	if (fchmod(x->fd, x->mode) != 0) {
 		fx_set_errno(x, errno, "setting the mode of");
+		return;
+	}
+	/* Only the file we wrote and checked goes under the final name. */
+	if (fstat(x->fd, &st) != 0 ||
+	    fstatat(x->dirfd, x->tmpname, &st2, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    st.st_dev != st2.st_dev || st.st_ino != st2.st_ino) {
+		fx_set_err(x, "changed",
+			   "the temporary file of '%.200s' was replaced during the upload: send it again",
+			   x->path);
+		x->drop_temp = 0; /* it is not ours any more */
 		return;
 	}
 	/* No half-written file ever appears under the final name. */
@@ -1565,6 +1576,13 @@ static int fx_parse_put(struct pd_session *s, const ppcp_msg *m, struct pd_xfer 
 	if (x->name[0] == '\0' || strcmp(x->name, ".") == 0 || strcmp(x->name, "..") == 0) {
 		pd_session_send_error(s, m->id, INVALID,
 				      "\"path\" must end with a file name, not '%.200s'", x->path);
+		return -1;
+	}
+	if (fx_is_tmp_name(x->name)) {
+		/* Replacing another upload's temporary file would let that
+		 * upload rename someone else's bytes into place. */
+		pd_session_send_error(s, m->id, "unauthorized",
+				      "names of the form .NAME.ppcp-HASH.part are reserved for uploads in progress");
 		return -1;
 	}
 	if (strlen(x->name) > FX_NAME_MAX) {
