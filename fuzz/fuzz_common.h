@@ -433,7 +433,10 @@ static inline void fz_settle(fz_pair *p)
 static inline void fz_seal_feed(fz_pair *p, const uint8_t *d, size_t n)
 {
 	ppcp__dir *tx = p->stage == FZ_STAGE_START ? NULL : (ppcp__dir *)ppcp__conn_dir(p->peer, 1);
+	const ppcp__dir *rx = ppcp__conn_dir(p->target, 0);
+	uint8_t before[32];
 	ppcp__buf b = { 0 };
+	int ret;
 
 	if (n == 0)
 		return;
@@ -441,22 +444,21 @@ static inline void fz_seal_feed(fz_pair *p, const uint8_t *d, size_t n)
 		(void)fz_feed_target(p, d, n);
 		return;
 	}
+	memcpy(before, rx->secret, 32);
 	(void)fz_feed_target(p, b.p, b.len);
 	ppcp__buf_free(&b);
-	/* A record the target accepted was in sequence with the peer's key;
-	 * if it was a KEY_UPDATE, the target's receive key moved on, and the
-	 * peer's sending key follows it: the two must be the same again.
-	 * (While one side is still in the AUTH phase their keys differ by
-	 * design; fz_settle brings the other side over.) */
+	/* If the target's receive key moved on, this record was a KEY_UPDATE
+	 * that decrypted under the peer's key: the peer's sending key follows
+	 * (as the real peer does after sending one), and the two must then be
+	 * the same secret at seq 0.  The AUTH record and AUTH_OK change keys
+	 * too; fz_settle brings the peer over for those. */
 	if (ppcp_conn_state(p->target) == PPCP_ST_ESTABLISHED &&
-	    ppcp_conn_state(p->peer) == PPCP_ST_ESTABLISHED) {
-		const ppcp__dir *rx = ppcp__conn_dir(p->target, 0);
-		if (memcmp(tx->secret, rx->secret, 32) != 0) {
-			int ret = ppcp__dir_update(tx);
-			FZ_CHECK(ret == 0, "dir_update: %s", ppcp_err_name(ret));
-			FZ_CHECK(memcmp(tx->secret, rx->secret, 32) == 0 && tx->seq == rx->seq,
-				 "receive key diverged from the sender's after KEY_UPDATE");
-		}
+	    ppcp_conn_state(p->peer) == PPCP_ST_ESTABLISHED &&
+	    memcmp(before, rx->secret, 32) != 0) {
+		ret = ppcp__dir_update(tx);
+		FZ_CHECK(ret == 0, "dir_update: %s", ppcp_err_name(ret));
+		FZ_CHECK(memcmp(tx->secret, rx->secret, 32) == 0 && tx->seq == 0 && rx->seq == 0,
+			 "receive key diverged from the sender's after KEY_UPDATE");
 	}
 }
 

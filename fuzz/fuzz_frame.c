@@ -73,7 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t before = moff;
 			int want = model_next(s, fed, &moff, min, max, &mbody, &mblen);
 
-			FZ_CHECK(ret == want, "reader %d, model %d, frame at %zu", ret, want, before);
+			FZ_CHECK(ret == want, "reader %d, model %d, frame at %zu", ret, want,
+				 before);
 			if (ret == 0) {
 				/* Needs more: all of this chunk was taken. */
 				FZ_CHECK(len == 0, "returned 0 with %zu bytes left", len);
@@ -83,12 +84,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				done = 1;
 				break;
 			}
-			FZ_CHECK(ret == 1 && want == 1, "frame returned, model says %d at %zu", want,
-				 before);
+			FZ_CHECK(ret == 1 && want == 1, "frame returned, model says %d at %zu",
+				 want, before);
 			FZ_CHECK(blen == mblen && blen >= min && blen <= max, "length %u, model %u",
 				 blen, mblen);
 			FZ_CHECK(blen == 0 || memcmp(body, mbody, blen) == 0, "body differs");
-			FZ_CHECK(consumed == moff, "consumed %zu, frame ends at %zu", consumed, moff);
+			FZ_CHECK(consumed == moff, "consumed %zu, frame ends at %zu", consumed,
+				 moff);
 		}
 	}
 	if (!done) {
