@@ -323,55 +323,69 @@ size_t ppcp__b64_encode(char *out, const uint8_t *in, size_t len)
 	return o;
 }
 
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+/* 0x80 marks a byte outside the alphabet. */
+static const uint8_t b64_rev[256] = {
+#define X 0x80
+	X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  62, X,  X,  X,  63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, X,  X,  X,  X,  X,  X,
+	X,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, X,  X,  X,  X,  X,
+	X,  26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, X,  X,  X,  X,  X,
+	X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+#undef X
+};
 
 long ppcp__b64_decode(uint8_t *out, size_t cap, const char *in, size_t len)
 {
-	size_t o = 0;
+	const uint8_t *u = (const uint8_t *)in;
+	size_t full, o = 0, i;
+	int pad = 0;
 
 	if (len % 4 != 0)
 		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4];
-		int pad = 0;
-		for (int k = 0; k < 4; k++) {
-			if (in[i + k] == '=' && i + 4 == len && k >= 2) {
-				v[k] = 0;
-				pad++;
-			} else {
-				if (pad > 0)
-					return -1; /* data after '=' */
-				v[k] = b64_value(in[i + k]);
-				if (v[k] < 0)
-					return -1;
-			}
-		}
-		uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
-			     (uint32_t)v[3];
-		size_t n = 3 - (size_t)pad;
-		/* Canonical: the bits under the padding are zero. */
-		if ((pad == 1 && (w & 0xff) != 0) || (pad == 2 && (w & 0xffff) != 0))
+	if (len == 0)
+		return 0;
+	pad = (u[len - 1] == '=') + (u[len - 2] == '=');
+	if (len / 4 * 3 - (size_t)pad > cap)
+		return -1;
+	/* Every quad but the last has no padding: four table lookups, one
+	 * test for a byte outside the alphabet. */
+	full = len - 4;
+	for (i = 0; i < full; i += 4) {
+		uint32_t a = b64_rev[u[i]], b = b64_rev[u[i + 1]], c = b64_rev[u[i + 2]],
+			 d = b64_rev[u[i + 3]];
+		if ((a | b | c | d) & 0x80)
 			return -1;
-		if (o + n > cap)
-			return -1;
-		out[o++] = (uint8_t)(w >> 16);
-		if (n > 1)
-			out[o++] = (uint8_t)(w >> 8);
-		if (n > 2)
-			out[o++] = (uint8_t)w;
+		uint32_t w = (a << 18) | (b << 12) | (c << 6) | d;
+		out[o] = (uint8_t)(w >> 16);
+		out[o + 1] = (uint8_t)(w >> 8);
+		out[o + 2] = (uint8_t)w;
+		o += 3;
 	}
+	/* The last quad: "xx==", "xxx=" or "xxxx"; '=' nowhere else. */
+	uint32_t a = b64_rev[u[i]], b = b64_rev[u[i + 1]];
+	uint32_t c = pad >= 2 ? 0 : b64_rev[u[i + 2]];
+	uint32_t d = pad >= 1 ? 0 : b64_rev[u[i + 3]];
+	if ((a | b | c | d) & 0x80 || (pad == 1 && u[i + 2] == '='))
+		return -1;
+	uint32_t w = (a << 18) | (b << 12) | (c << 6) | d;
+	/* Canonical: the bits under the padding are zero. */
+	if ((pad == 1 && (w & 0xff) != 0) || (pad == 2 && (w & 0xffff) != 0))
+		return -1;
+	out[o++] = (uint8_t)(w >> 16);
+	if (pad < 2)
+		out[o++] = (uint8_t)(w >> 8);
+	if (pad < 1)
+		out[o++] = (uint8_t)w;
 	return (long)o;
 }
