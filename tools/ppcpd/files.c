@@ -77,7 +77,7 @@ enum {
 	FX_HASH_TRIES = 3,            /* a file that changes while it is hashed */
 	FX_CACHE = 64,                /* checksums remembered */
 	FX_LIST_MAX = 1000,           /* entries per FILE_CHUNK (§9.4) */
-	FX_LIST_ENTRY_MAX = 6 * FX_NAME_MAX + 80, /* JSON of one entry, at worst */
+	FX_LIST_ENTRY_JSON = 80,      /* an entry's JSON besides its name */
 	FX_GRAVE = 64,                /* ended transfers remembered per session */
 	FX_RESOLVE_TRIES = 8,         /* openat2 EAGAIN: a rename raced the lookup */
 	FX_LOCK_TRIES = 40,           /* a temporary file locked by another attempt */
@@ -373,7 +373,8 @@ static int fx_cache_get(struct pd_files *fs, const struct stat *st, uint8_t sha[
 	return hit;
 }
 
-static void fx_cache_put(struct pd_files *fs, const struct stat *st, const uint8_t sha[PPCP_HASH_LEN])
+static void fx_cache_put(struct pd_files *fs, const struct stat *st,
+			 const uint8_t sha[PPCP_HASH_LEN])
 {
 	struct fx_cache_ent *e;
 
@@ -1286,10 +1287,11 @@ static void fx_list_prepare(uv_work_t *w)
 		fx_set_errno(x, errno, "reading");
 }
 
-/* Room for e in the batch?  Counted at its worst JSON size. */
-static int fx_list_fits(const struct pd_xfer *x, size_t used, const char *name)
+/* The JSON of an entry at its worst: every byte of the name as \uXXXX
+ * (jansson's JSON_ENSURE_ASCII writes at most that). */
+static size_t fx_list_cost(const char *name)
 {
-	return x->nents == 0 || used + 6 * strlen(name) + 80 <= x->budget;
+	return 6 * strlen(name) + FX_LIST_ENTRY_JSON;
 }
 
 static void fx_list_read(uv_work_t *w)
@@ -1308,7 +1310,7 @@ static void fx_list_read(uv_work_t *w)
 	}
 	if (x->carry.name != NULL) {
 		x->ents[x->nents++] = x->carry;
-		used += 6 * strlen(x->carry.name) + 80;
+		used += fx_list_cost(x->carry.name);
 		memset(&x->carry, 0, sizeof(x->carry));
 	}
 	while (x->nents < FX_LIST_MAX) {
@@ -1338,11 +1340,11 @@ static void fx_list_read(uv_work_t *w)
 		e.type = S_ISREG(st.st_mode) ? 'f' : S_ISDIR(st.st_mode) ? 'd' : 'o';
 		e.size = (uint64_t)st.st_size;
 		e.mtime = (int64_t)st.st_mtim.tv_sec;
-		if (!fx_list_fits(x, used, e.name)) {
-			x->carry = e;
+		if (x->nents > 0 && used + fx_list_cost(e.name) > x->budget) {
+			x->carry = e; /* the first of the next batch */
 			return;
 		}
-		used += 6 * strlen(e.name) + 80;
+		used += fx_list_cost(e.name);
 		x->ents[x->nents++] = e;
 	}
 }
