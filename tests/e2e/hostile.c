@@ -24,6 +24,8 @@
  *         badauth    a valid CLIENT_HELLO, then a random record as AUTH
  *         oversize   a length prefix 0xFFFFFFFF: as the first frame, in
  *                    place of AUTH, and (with --psk-file) after AUTH_OK
+ *         truncated  the first 1, 2, ... 109 bytes of a CLIENT_HELLO frame,
+ *                    then EOF (shutdown of our sending side)
  *       Prints one line per kind, "KIND started N connect_failed N
  *       server_closed N we_closed N held N anomalies N close_ms_max N
  *       close_ms_p50 N", then "attack total N anomalies N held N".  An
@@ -34,9 +36,11 @@
  *       when there was no anomaly and nothing was held.
  *
  *   hostile [COMMON] cycles [--ok N] [--wrong N] [--badauth N] [--conc C]
+ *           [--bytewise]
  *       handshake-and-BYE cycles with the PSK (--ok), handshakes with a
  *       random PSK (--wrong) and handshakes whose AUTH is a random record
- *       (--badauth), C in flight at once (default 16).  Prints "cycles ok
+ *       (--badauth), C in flight at once (default 16).  --bytewise: the
+ *       engine's output goes one byte per send(), 1 ms apart (T15).  Prints "cycles ok
  *       N/N wrong_rejected N/N badauth_rejected N/N failed N anomalies N
  *       seconds S rate R/s hs_ms_p50 X hs_ms_p99 X hs_ms_max X".  Exit 0
  *       when every cycle ended as it must.
@@ -83,9 +87,9 @@
 #define CH_FRAME 110u  /* u32(106) ‖ CLIENT_HELLO */
 #define SH_FRAME 174u  /* u32(170) ‖ SERVER_HELLO */
 
-enum kind { K_HALFOPEN, K_SLOWLORIS, K_GARBAGE, K_WRONGPSK, K_BADAUTH, K_OVERSIZE, K_OK, K_N };
-static const char *const kind_name[K_N] = { "halfopen", "slowloris", "garbage", "wrongpsk",
-					     "badauth",  "oversize",  "ok" };
+enum kind { K_HALFOPEN, K_SLOWLORIS, K_GARBAGE, K_WRONGPSK, K_BADAUTH, K_OVERSIZE, K_TRUNC, K_OK, K_N };
+static const char *const kind_name[K_N] = { "halfopen", "slowloris", "garbage",   "wrongpsk",
+					     "badauth",  "oversize",  "truncated", "ok" };
 
 enum end { E_SERVER_CLOSED, E_WE_CLOSED, E_HELD, E_CONNECT_FAILED };
 
@@ -114,6 +118,7 @@ struct slot {
 	uint8_t stage2[160];
 	size_t stage2_len;
 	int oversize_after_ok; /* engine kind: send 0xFFFFFFFF once established */
+	int shut_after;        /* shutdown(SHUT_WR) once out is sent */
 };
 
 static struct kstat g_st[K_N];
@@ -123,6 +128,7 @@ static struct sockaddr_in g_dst;
 static int g_src_base, g_src_count;
 static uint64_t g_src_next;
 static uint64_t g_hold_ms = 8000;
+static int g_bytewise; /* engine output one byte per send(), 1 ms apart */
 static uint64_t g_hard_end;
 static uint64_t *g_hs_lat; /* cycles: handshake latencies (ms * 1000) */
 static size_t g_nlat, g_caplat;
@@ -378,6 +384,11 @@ static int slot_script(struct slot *s)
 			break;
 		}
 		break;
+	case K_TRUNC: /* the first 1..109 bytes of a CLIENT_HELLO frame, then EOF (T1) */
+		client_hello(s->out);
+		s->out_len = 1 + (size_t)s->variant % (CH_FRAME - 1);
+		s->shut_after = 1;
+		break;
 	case K_OK:
 		if (engine_new(s, g_psk) != 0)
 			return -1;
@@ -475,7 +486,13 @@ static int slot_flush(struct slot *s, int *blocked)
 		size_t n;
 
 		while ((n = ppcp_conn_out(s->conn, &d)) > 0) {
-			ssize_t w = send(s->fd, d, n, MSG_NOSIGNAL);
+			ssize_t w;
+
+			if (g_bytewise) {
+				n = 1;
+				usleep(1000);
+			}
+			w = send(s->fd, d, n, MSG_NOSIGNAL);
 
 			if (w < 0) {
 				if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -500,6 +517,10 @@ static int slot_flush(struct slot *s, int *blocked)
 			return -1;
 		}
 		s->out_off += (size_t)w;
+	}
+	if (s->shut_after && s->out_off == s->out_len) {
+		s->shut_after = 0;
+		(void)shutdown(s->fd, SHUT_WR);
 	}
 	return 0;
 }
@@ -955,8 +976,8 @@ static void usage(void)
 		"usage: hostile --port P [--addr 127.0.0.1] [--psk-file F] [--src-base K --src-count M]\n"
 		"               [--max-time S] attack|cycles|udp [MODE OPTIONS]\n"
 		"  attack [--halfopen N] [--slowloris N] [--garbage N] [--wrongpsk N] [--badauth N]\n"
-		"         [--oversize N] [--conc C] [--hold S]\n"
-		"  cycles [--ok N] [--wrong N] [--badauth N] [--conc C]\n"
+		"         [--oversize N] [--truncated N] [--conc C] [--hold S]\n"
+		"  cycles [--ok N] [--wrong N] [--badauth N] [--conc C] [--bytewise]\n"
 		"  udp [--count N] [--duration S]\n");
 	exit(2);
 }
@@ -964,7 +985,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	enum { O_ADDR = 256, O_PORT, O_PSK, O_SRCB, O_SRCC, O_MAXT, O_HALF, O_SLOW, O_GARB, O_WRONG,
-	       O_BADAUTH, O_OVER, O_CONC, O_HOLD, O_OK, O_COUNT, O_DUR };
+	       O_BADAUTH, O_OVER, O_CONC, O_HOLD, O_OK, O_COUNT, O_DUR, O_TRUNCATED, O_BYTEWISE };
 	static const struct option lo[] = {
 		{ "addr", required_argument, NULL, O_ADDR },	    { "port", required_argument, NULL, O_PORT },
 		{ "psk-file", required_argument, NULL, O_PSK },	    { "src-base", required_argument, NULL, O_SRCB },
@@ -975,6 +996,7 @@ int main(int argc, char **argv)
 		{ "oversize", required_argument, NULL, O_OVER },    { "conc", required_argument, NULL, O_CONC },
 		{ "hold", required_argument, NULL, O_HOLD },	    { "ok", required_argument, NULL, O_OK },
 		{ "count", required_argument, NULL, O_COUNT },	    { "duration", required_argument, NULL, O_DUR },
+		{ "truncated", required_argument, NULL, O_TRUNCATED },  { "bytewise", no_argument, NULL, O_BYTEWISE },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t plan[K_N] = { 0 }, count = 20000;
@@ -1009,6 +1031,8 @@ int main(int argc, char **argv)
 		case O_BADAUTH: plan[K_BADAUTH] = strtoull(optarg, NULL, 10); break;
 		case O_OVER: plan[K_OVERSIZE] = strtoull(optarg, NULL, 10); break;
 		case O_OK: plan[K_OK] = strtoull(optarg, NULL, 10); break;
+		case O_TRUNCATED: plan[K_TRUNC] = strtoull(optarg, NULL, 10); break;
+		case O_BYTEWISE: g_bytewise = 1; break;
 		case O_CONC: conc = strtoull(optarg, NULL, 10); break;
 		case O_HOLD: g_hold_ms = (uint64_t)(atof(optarg) * 1000.0); break;
 		case O_COUNT: count = strtoull(optarg, NULL, 10); break;
