@@ -3,10 +3,12 @@
  * msg.c, each input run through all of:
  *
  *  - ppcp__json_parse: what parses dumps (canonically) to a text that
- *    parses again to an equal value and dumps to the same text;
+ *    parses again and dumps to the same text, ASCII only.  The values are
+ *    equal except for reals, which the canonical form writes with 15
+ *    significant digits (PROTOCOL.md §7);
  *  - ppcp__msg_decode: what decodes re-encodes with ppcp__msg_encode to a
- *    message that decodes to the same type, id, time and payload; what
- *    fails leaves at most a valid id;
+ *    message that decodes to the same type, id, time and (canonically
+ *    dumped) payload; what fails leaves at most a valid id;
  *  - ppcp__b64_decode: what decodes re-encodes to exactly the input (one
  *    encoding per value), and does not fit a buffer one byte smaller; and
  *    the input, encoded, decodes back to itself.
@@ -31,7 +33,6 @@ static void check_json(const uint8_t *data, size_t size)
 	FZ_CHECK(t1 != NULL, "dump");
 	ret = ppcp__json_parse((const uint8_t *)t1, n1, &w);
 	FZ_CHECK(ret == 0, "canonical dump does not parse: %s", t1);
-	FZ_CHECK(json_equal(v, w), "dump changed the value: %s", t1);
 	t2 = ppcp__json_dump(w, &n2);
 	FZ_CHECK(t2 != NULL && n1 == n2 && memcmp(t1, t2, n1) == 0, "dump not stable: %s", t1);
 	/* ASCII only.  jansson's JSON_ENSURE_ASCII escapes controls and
@@ -49,7 +50,7 @@ static void check_json(const uint8_t *data, size_t size)
 static void check_msg(const uint8_t *data, size_t size)
 {
 	ppcp__envelope env, env2;
-	char *txt;
+	char *txt, *p1, *p2;
 	size_t n = 0;
 	int ret = ppcp__msg_decode(data, size, &env);
 
@@ -69,10 +70,14 @@ static void check_msg(const uint8_t *data, size_t size)
 	FZ_CHECK(txt != NULL, "encode");
 	ret = ppcp__msg_decode((const uint8_t *)txt, n, &env2);
 	FZ_CHECK(ret == 0, "re-encoded message refused (%s): %s", ppcp_err_name(ret), txt);
+	p1 = ppcp__json_dump(env.payload, NULL);
+	p2 = ppcp__json_dump(env2.payload, NULL);
+	FZ_CHECK(p1 != NULL && p2 != NULL, "dump");
 	FZ_CHECK(env2.type == env.type && strcmp(env2.type_name, env.type_name) == 0 &&
-			 strcmp(env2.id, env.id) == 0 && env2.ts == env.ts &&
-			 json_equal(env2.payload, env.payload),
+			 strcmp(env2.id, env.id) == 0 && env2.ts == env.ts && strcmp(p1, p2) == 0,
 		 "round trip changed the message: %s", txt);
+	free(p1);
+	free(p2);
 	free(txt);
 	ppcp__msg_release(&env2);
 	ppcp__msg_release(&env);
