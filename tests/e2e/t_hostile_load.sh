@@ -153,8 +153,14 @@ run pc exec "$T" echo "$marker"
 exec_ms=$(ms_since "$t0")
 expect_rc "ppcp exec during the attack ($exec_ms ms, connect to exit)" 0
 check "its output is the marker" test "$(cat "$TMP/out")" = "$marker"
-run pc discover --json
-expect_rc "ppcp discover during the PING flood" 0
+# Discovery is best effort under a flood: the daemon's UDP receive queue
+# may overflow (the kernel drops datagrams, ours among them), so up to 3
+# tries; the drops are printed after the flood.
+for try in 1 2 3; do
+	run pc --timeout 2 discover --json
+	[ "$RC" -eq 0 ] && break
+done
+expect_rc "ppcp discover during the PING flood (try $try of 3)" 0
 expect_in "it finds the daemon on its port" "\"port\": ?$PORT" "$TMP/out"
 t0=$(date +%s%N)
 in_w pc get "$T:big"
@@ -206,6 +212,10 @@ check "UDP flood: only valid padded PINGs answered, no PONG larger than its PING
 	grep -Eq '^udp sent 20000 .* anomalies 0$' "$TMP/udp.out"
 [ "$urc" -eq 0 ] || show "$TMP/udp.err"
 expect_in "the PONG rate limit is logged" "PONG rate limit reached" "$LOG"
+drops=$(awk -v p="$(printf ':%04X' "$PORT")" '$2 == "0100007F" p {print $NF}' "/proc/$DPID/net/udp")
+echo "datagrams the kernel dropped on the daemon's UDP socket (receive queue full): ${drops:-?}"
+expect_not_in "no hostile connection ran a command or asked for a file (T13)" \
+	"session 127\.0\.0\.([2-9]|1[0-2]):[0-9]+: (exec '|FILE_REQUEST|get '|put ')" "$LOG"
 
 # -- afterwards: descriptors, memory, children ----------------------------------------------
 wait_fds "$base_fds" 15 || true
