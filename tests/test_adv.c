@@ -13,6 +13,9 @@
  *          hello on both sides, in the AUTH phase on both sides, after
  *          AUTH_OK with the default and with a configured max_record),
  *          refused on the 4-byte prefix alone; the limit itself accepted;
+ *   T19    a record with any bit of its ciphertext or tag flipped leaves
+ *          no plaintext in the caller's buffer (it is wiped), and one with
+ *          a changed nonce is not decrypted at all;
  *   T22    a dropped request fails the session on both sides (NL);
  *   T38    the client's side of the state table (every type from the
  *          server once ESTABLISHED), frames of the wrong kind in each
@@ -397,6 +400,61 @@ static void test_t18_every_bad_length_in_every_state_fails_on_the_prefix(void **
 	printf("T18: %zu bad lengths refused on the 4-byte prefix in 6 states\n", checked);
 }
 
+/* ---- T19: no plaintext of a failed record is left in the buffer ------------- */
+
+static void test_t19_failed_record_leaves_no_plaintext_in_the_buffer(void **state)
+{
+	static const char pt[] = "{\"i\":\"1\",\"p\":{\"name\":\"secret-command-name\",\"args\":{}},\"s\":0,"
+				  "\"t\":\"COMMAND\",\"v\":1}";
+	uint8_t secret[32], out[256];
+	ppcp__buf b = { 0 };
+	ppcp__dir tx, rx;
+	size_t flips = 0;
+	(void)state;
+	memset(secret, 0x42, sizeof(secret));
+	memset(&tx, 0, sizeof(tx));
+	assert_int_equal(ppcp__dir_set(&tx, secret), 0);
+	assert_int_equal(ppcp__record_seal(&tx, &b, (const uint8_t *)pt, strlen(pt), NULL, 0), 0);
+	const uint8_t *body = b.p + PPCP_LEN_PREFIX;
+	uint32_t blen = (uint32_t)(b.len - PPCP_LEN_PREFIX);
+	assert_int_equal(blen, strlen(pt) + PPCP_REC_OVERHEAD);
+	for (uint32_t bit = 0; bit < blen * 8; bit++) {
+		uint8_t m[256];
+		int ret;
+
+		memcpy(m, body, blen);
+		m[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		memset(&rx, 0, sizeof(rx));
+		assert_int_equal(ppcp__dir_set(&rx, secret), 0);
+		memset(out, 0xaa, sizeof(out));
+		ret = ppcp__record_open(&rx, m, blen, out);
+		if (bit < PPCP_REC_NONCE * 8) {
+			/* The nonce is checked first: nothing is decrypted. */
+			assert_int_equal(ret, PPCP_ERR_SEQUENCE);
+			for (size_t k = 0; k < blen - PPCP_REC_OVERHEAD; k++)
+				assert_int_equal(out[k], 0xaa);
+		} else {
+			assert_int_equal(ret, PPCP_ERR_DECRYPT);
+			for (size_t k = 0; k < blen - PPCP_REC_OVERHEAD; k++)
+				if (out[k] != 0)
+					fail_msg("bit %u flipped: byte %zu of the buffer is %02x, not wiped", bit, k,
+						 out[k]);
+		}
+		assert_int_equal(rx.seq, 0);
+		ppcp__dir_clear(&rx);
+		flips++;
+	}
+	/* Control: the untouched record opens to the plaintext. */
+	memset(&rx, 0, sizeof(rx));
+	assert_int_equal(ppcp__dir_set(&rx, secret), 0);
+	assert_int_equal(ppcp__record_open(&rx, body, blen, out), 0);
+	assert_memory_equal(out, pt, strlen(pt));
+	ppcp__dir_clear(&rx);
+	ppcp__dir_clear(&tx);
+	ppcp__buf_free(&b);
+	printf("T19: %zu single-bit flips, no plaintext left behind\n", flips);
+}
+
 /* ---- T22: a dropped request is never silently lost -------------------------- */
 
 static void test_t22_dropped_request_fails_the_session_on_both_sides(void **state)
@@ -600,6 +658,7 @@ int main(void)
 		cmocka_unit_test(test_t4_t5_bad_points_in_client_hello_get_no_server_hello),
 		cmocka_unit_test(test_t4_t5_bad_points_in_server_hello_get_no_auth),
 		cmocka_unit_test(test_t18_every_bad_length_in_every_state_fails_on_the_prefix),
+		cmocka_unit_test(test_t19_failed_record_leaves_no_plaintext_in_the_buffer),
 		cmocka_unit_test(test_t22_dropped_request_fails_the_session_on_both_sides),
 		cmocka_unit_test(test_t38_every_type_from_the_server_once_established),
 		cmocka_unit_test(test_t38_wrong_frames_in_each_handshake_state),
