@@ -128,7 +128,7 @@ start_ppcpd() {
 		--server-id "${SERVER_ID:-$name}" --log-level info "$@" >"$log" 2>&1 &
 	local pid=$! dpid=
 	PIDS+=("$pid")
-	for _ in $(seq 1 50); do
+	for _ in $(seq 1 300); do
 		# The daemon itself is timeout's child: signals in the tests
 		# (KILL especially) must reach it, not the wrapper.
 		dpid=$(pgrep -P "$pid" | head -1 || true)

@@ -50,7 +50,7 @@ for _ in 1 2 3 4 5; do
 	timeout 60 "$SERVER" --listen 127.0.0.1 --port "$PORT" --psk-file "$TMP/psk" \
 		--server-id e2e-server --count 2 >"$TMP/server.out" 2>"$TMP/server.err" &
 	SERVER_PID=$!
-	for _ in $(seq 1 50); do
+	for _ in $(seq 1 300); do
 		grep -q listening "$TMP/server.out" && break
 		kill -0 "$SERVER_PID" 2>/dev/null || break
 		sleep 0.1

@@ -92,7 +92,7 @@ marker=$((100 + RANDOM % 800)).$$
 "$PPCP" --psk-file "$TMP/psk" --port "$PORT" --discover-addr "$DISCOVER" \
 	exec e2e-exec -- sleep "$marker" >"$TMP/c.out" 2>"$TMP/c.err" </dev/null &
 cpid=$!
-for _ in $(seq 1 50); do pgrep -f "^sleep $marker" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 300); do pgrep -f "^sleep $marker" >/dev/null && break; sleep 0.1; done
 kill -INT "$cpid"
 set +e
 timeout 10 tail --pid="$cpid" -f /dev/null
@@ -111,7 +111,7 @@ if [ "$gone" = 1 ]; then ok "and the remote program was cancelled"; else fail "t
 "$PPCP" --psk-file "$TMP/psk" --port "$PORT" --discover-addr "$DISCOVER" \
 	exec e2e-exec -- sh -c 'echo started; exec sleep 20.$$' >"$TMP/d.out" 2>"$TMP/d.err" </dev/null &
 cpid=$!
-for _ in $(seq 1 50); do grep -q started "$TMP/d.out" && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q started "$TMP/d.out" && break; sleep 0.1; done
 orphans=$(pgrep -P "$PID_e2e_exec" || true) # the remote sleep outlives a SIGKILLed daemon
 stop_ppcpd e2e-exec KILL
 for p in $orphans; do kill -KILL "$p" 2>/dev/null || true; done
@@ -135,7 +135,7 @@ expect_rc "after the restart the server is reached again" 0
 "$PPCP" --psk-file "$TMP/psk" --port "$PORT" --discover-addr "$DISCOVER" \
 	exec e2e-exec -- sh -c 'echo started; exec sleep 20.$$' >"$TMP/d.out" 2>"$TMP/d.err" </dev/null &
 cpid=$!
-for _ in $(seq 1 50); do grep -q started "$TMP/d.out" && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q started "$TMP/d.out" && break; sleep 0.1; done
 stop_ppcpd e2e-exec TERM
 set +e
 timeout 10 tail --pid="$cpid" -f /dev/null

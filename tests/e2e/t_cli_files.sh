@@ -388,7 +388,7 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null 2>&1; then
 		--listen "127.0.0.1:$PORT4" --server-id e2e-nobody --file-root "$NB/root" --allow-put \
 		--state-dir "$NB/state" --log-level info >"$TMP/ppcpd-nobody.log" 2>&1 &
 	PIDS+=("$!")
-	for _ in $(seq 1 50); do
+	for _ in $(seq 1 300); do
 		grep -q listening "$TMP/ppcpd-nobody.log" && break
 		sleep 0.1
 	done
@@ -520,10 +520,13 @@ if unshare -m sh -c 'mount -t tmpfs -o size=1m tmpfs "$1"' sh "$TMP/w" 2>/dev/nu
 		--server-id e2e-full --file-root "$SROOT" --allow-put --state-dir "$TMP/pd-full" \
 		--log-level info >"$TMP/ppcpd-full.log" 2>&1 &
 	PIDS+=("$!")
-	for _ in $(seq 1 50); do
+	# Under a loaded machine (CI runs tests in parallel) the start may be
+	# slow: wait up to 30 s, and say so if it never came up.
+	for _ in $(seq 1 300); do
 		grep -q listening "$TMP/ppcpd-full.log" && break
 		sleep 0.1
 	done
+	grep -q listening "$TMP/ppcpd-full.log" || { fail "the tmpfs daemon did not start"; show "$TMP/ppcpd-full.log"; }
 	run "$PPCP" --psk-file "$TMP/psk" --port "$PORT3" put "$ROOT/eight" "127.0.0.1:$PORT3:eight"
 	expect_rc "put to a server whose disk is full" 255
 	expect_in "says the server's disk is full" "no-space|disk is full" err

@@ -60,7 +60,7 @@ check "in under 2 s ($(((t1 - t0) / 1000000)) ms)" test $(((t1 - t0) / 1000000))
 expect_in "refusals are logged" "refusing connections: 32 handshakes in progress from one address \(max-handshakes-per-ip\)" "$LOG"
 wait "$holder" 2>/dev/null || true
 # The held connections end at the handshake deadline (3 s) or when the holder exits.
-for _ in $(seq 1 50); do
+for _ in $(seq 1 300); do
 	[ "$(fd_count "$DPID")" -eq "$base_fds" ] && break
 	sleep 0.1
 done

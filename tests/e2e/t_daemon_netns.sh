@@ -30,7 +30,7 @@ echo 0 >/proc/sys/net/ipv6/conf/default/accept_dad
 ip link add v0 type veth peer name v1
 ip link set v0 up
 ip link set v1 up
-for _ in $(seq 1 50); do
+for _ in $(seq 1 300); do
 	[ "$(ip -6 addr show scope link | grep -c 'inet6 fe80')" -ge 2 ] && break
 	sleep 0.1
 done

@@ -77,7 +77,7 @@ wait_listen() {
 # wait_grep PATTERN FILE: wait (at most 5 s) until FILE holds PATTERN.
 wait_grep() {
 	local i
-	for i in $(seq 1 50); do
+	for i in $(seq 1 300); do
 		grep -q -- "$1" "$2" 2>/dev/null && return 0
 		sleep 0.1
 	done
@@ -137,7 +137,7 @@ run_common() {
 		show "$TMP/$label-psk.out" "$TMP/$label-psk.err"
 	fi
 	local i now
-	for i in $(seq 1 50); do
+	for i in $(seq 1 300); do
 		now=$(grep -c PSK "$serr" 2>/dev/null)
 		[ "${now:-0}" -gt "${before:-0}" ] && break
 		sleep 0.1

@@ -98,7 +98,7 @@ ip -n "$S4" addr add 10.77.0.14/24 brd + dev eth0
 for ns in "$C" "$S1" "$S2" "$S6" "$S4"; do
 	ip -n "$ns" link set eth0 up
 done
-for _ in $(seq 1 50); do
+for _ in $(seq 1 300); do
 	if ip -n "$S6" -6 addr show dev eth0 scope link | grep -q fe80 &&
 		ip -n "$C" -6 addr show dev eth0 scope link | grep -q fe80; then
 		break
@@ -142,7 +142,7 @@ ns_ppcpd() {
 		--log-level debug "$@" >"$log" 2>&1 &
 	pid=$!
 	PIDS+=("$pid")
-	for _ in $(seq 1 50); do
+	for _ in $(seq 1 300); do
 		dpid=$(pgrep -P "$pid" | head -1 || true)
 		if [ -n "$dpid" ] && grep -q listening "$log"; then
 			PIDS+=("$dpid")
