@@ -324,6 +324,12 @@ int ppcp_file_data_parse(const uint8_t *rec, size_t len, uint32_t *stream, uint6
  * session cleanly.  Returns 0 or PPCP_ERR_STATE if not established. */
 int ppcp_conn_close(ppcp_conn *c, const char *reason);
 
+/* ppcp_conn_abort - fail the connection with err (a negative PPCP_ERR_*
+ * code, e.g. PPCP_ERR_BAD_MESSAGE when a callback finds the peer's data
+ * broken, PROTOCOL.md §9.5).  Sticky like any fatal error; nothing more is
+ * read or sent.  Returns the connection's error (the first one wins). */
+int ppcp_conn_abort(ppcp_conn *c, int err);
+
 enum ppcp_state ppcp_conn_state(const ppcp_conn *c);
 /* ppcp_conn_error - the sticky fatal error, 0 if none. */
 int ppcp_conn_error(const ppcp_conn *c);

@@ -1155,6 +1155,11 @@ int ppcp_conn_close(ppcp_conn *c, const char *reason)
 	return ret;
 }
 
+int ppcp_conn_abort(ppcp_conn *c, int err)
+{
+	return conn_fail(c, err < 0 ? err : PPCP_ERR_INVAL);
+}
+
 enum ppcp_state ppcp_conn_state(const ppcp_conn *c)
 {
 	return c->state;

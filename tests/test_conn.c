@@ -1269,6 +1269,11 @@ static void test_file_data_records_round_trip(void **state)
 	assert_int_equal(last, 1);
 	assert_int_equal(dn, 3);
 	assert_memory_equal(d, "xyz", 3);
+	/* A callback that finds the data broken fails the connection. */
+	assert_int_equal(ppcp_conn_abort(p.s, PPCP_ERR_BAD_MESSAGE), PPCP_ERR_BAD_MESSAGE);
+	assert_int_equal(ppcp_conn_state(p.s), PPCP_ST_FAILED);
+	assert_int_equal(ppcp_conn_abort(p.s, PPCP_ERR_TIMEOUT), PPCP_ERR_BAD_MESSAGE);
+	assert_int_equal(ppcp_conn_feed(p.s, (const uint8_t *)"x", 1, p.now), PPCP_ERR_BAD_MESSAGE);
 	/* Too short, unknown flag. */
 	assert_int_equal(ppcp_file_data_parse(p.ss.last_bin, 12, &stream, &off, &last, &d, &dn),
 			 PPCP_ERR_BAD_MESSAGE);
