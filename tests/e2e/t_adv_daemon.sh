@@ -16,6 +16,9 @@
 #        succeeds;
 #   T17  a CLIENT_HELLO with garbage pipelined after it: a SERVER_HELLO and
 #        nothing more, logged as a bad client proof;
+#   T34  a FILE_REQUEST whose path holds \u0000: refused (as invalid-message:
+#        the JSON rules of PROTOCOL.md §7 refuse \u0000 anywhere, before the
+#        path rules), and nothing opened (strace);
 #   T42  (the valgrind half) ppcpd under valgrind's memcheck through
 #        handshakes, wrong-PSK handshakes, bad AUTH records and a small
 #        hostile mix: no memcheck error, no definite leak at exit.
@@ -41,6 +44,9 @@ if [ -n "$STRACE" ] && [ "$ASAN" -eq 1 ]; then
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fi
 
+mkdir -p "$TMP/root"
+echo inside >"$TMP/root/a"
+
 # Start ppcpd (under strace -f when there is one); DPID, PORT, LOG.
 LOG=$TMP/adv.log
 : >"$LOG"
@@ -48,11 +54,11 @@ if [ -n "$STRACE" ]; then
 	timeout 300 "$STRACE" -f -qq -e trace=execve,execveat,open,openat,openat2,creat,clone,clone3,fork,vfork \
 		-o "$TMP/strace.out" "$PPCPD" --psk-file "$TMP/psk" --listen 127.0.0.1:0 \
 		--state-dir "$TMP/state" --log-level debug --allow-exec 'true,echo' \
-		--handshake-timeout 3000 >"$LOG" 2>&1 &
+		--handshake-timeout 3000 --file-root "$TMP/root" >"$LOG" 2>&1 &
 else
 	timeout 300 "$PPCPD" --psk-file "$TMP/psk" --listen 127.0.0.1:0 \
 		--state-dir "$TMP/state" --log-level debug --allow-exec 'true,echo' \
-		--handshake-timeout 3000 >"$LOG" 2>&1 &
+		--handshake-timeout 3000 --file-root "$TMP/root" >"$LOG" 2>&1 &
 fi
 TPID=$!
 PIDS+=("$TPID")
@@ -133,6 +139,46 @@ run hostile --psk-file "$TMP/psk" cycles --ok 3 --bytewise --conc 1
 expect_rc "T15: 3 handshakes delivered one byte per write (1 ms apart)" 0
 expect_in "T15: all established" "^cycles ok 3/3 " "$TMP/out"
 sed 's/^/    /' "$TMP/out"
+
+# -- T34: a NUL in a path ----------------------------------------------------------------
+# libppcp refuses to send such JSON, so the raw record comes from the
+# independent Python client (tests/interop/ppcp_client.py) used as a module.
+if python3 -c 'import cryptography' 2>/dev/null; then
+	[ -n "$STRACE" ] && t0_trace=$(grep -Ec 'open' "$TMP/strace.out" || true)
+	python3 - "$(dirname "$0")/../interop" "$PORT" "$TMP/psk" >"$TMP/nul.out" 2>&1 <<'PY' || true
+import socket, sys
+sys.path.insert(0, sys.argv[1])
+import ppcp_client as pc
+
+port, psk = int(sys.argv[2]), pc.read_psk_file(sys.argv[3])
+for path in ("a\\u0000/../../etc/passwd", "\\u0000", "a\\u0000", "../../etc/passwd\\u0000"):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c = pc.Client(pc.Transport(sock), psk)
+    c.handshake()
+    raw = '{"i":"00000077","p":{"offset":0,"path":"%s"},"s":0,"t":"FILE_REQUEST","v":1}' % path
+    c.t.send_frame(c.send_dir.seal(raw.encode()))
+    ln = c._read_len("answer")
+    print("%s -> %s" % (path, c.recv_dir.open(ln, c._read_body(ln, "answer"), "answer").decode()))
+    sock.close()
+PY
+	sed 's/^/    /' "$TMP/nul.out"
+	check "T34: 4 FILE_REQUESTs with \\u0000 in the path: each an ERROR invalid-message" \
+		test "$(grep -c '"t":"ERROR"' "$TMP/nul.out")" -eq 4 -a "$(grep -c '"code":"invalid-message"' "$TMP/nul.out")" -eq 4
+	run tc get a "$TMP/a.out"
+	check "control: a plain get in the same root works" cmp -s "$TMP/root/a" "$TMP/a.out"
+	if [ -n "$STRACE" ]; then
+		sleep 0.3
+		opens=$(grep -E 'open' "$TMP/strace.out" | tail -n +$((t0_trace + 1)))
+		if grep -q '"a"' <<<"$opens" && ! grep -q 'passwd' <<<"$opens"; then
+			ok "T34 (strace): only the control's file was opened"
+		else
+			fail "T34 (strace): unexpected opens"
+			echo "$opens" | head
+		fi
+	fi
+else
+	echo "SKIP: T34 \\u0000 path (python3 lacks the cryptography package for tests/interop/ppcp_client.py)"
+fi
 
 check "the daemon is alive" kill -0 "$DPID"
 kill -TERM "$DPID" 2>/dev/null || true
