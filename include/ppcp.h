@@ -175,7 +175,12 @@ enum ppcp_msg_type ppcp_msg_type_from_name(const char *name);
 enum ppcp_ext {
 	PPCP_EXT_KEY_UPDATE = 1u << 0,  /* "key-update" */
 	PPCP_EXT_BINARY_DATA = 1u << 1, /* "binary-data" */
+	/* "agent": a client offers to take commands from the server (the seed
+	 * diagram's direction, PROTOCOL.md §11); a server that acts as a
+	 * controller accepts it.  Not in PPCP_EXT_ALL: only agents offer it. */
+	PPCP_EXT_AGENT = 1u << 2,
 	PPCP_EXT_ALL = PPCP_EXT_KEY_UPDATE | PPCP_EXT_BINARY_DATA,
+	PPCP_EXT_KNOWN = PPCP_EXT_ALL | PPCP_EXT_AGENT,
 };
 
 /* A decoded application message, valid only during the callback that

@@ -69,14 +69,6 @@ struct ppcp_conn {
 	uint64_t hs_deadline, last_tx, last_rx;
 };
 
-static const struct {
-	uint32_t bit;
-	const char *name;
-} ext_table[] = {
-	{ PPCP_EXT_KEY_UPDATE, "key-update" },
-	{ PPCP_EXT_BINARY_DATA, "binary-data" },
-};
-
 /* ---- small helpers ---------------------------------------------------- */
 
 static int conn_fail(ppcp_conn *c, int err)
@@ -242,8 +234,8 @@ static json_t *conn_ext_array(uint32_t bits)
 
 	if (a == NULL)
 		return NULL;
-	for (size_t i = 0; i < sizeof(ext_table) / sizeof(ext_table[0]); i++) {
-		if ((bits & ext_table[i].bit) && json_array_append_new(a, json_string(ext_table[i].name)) != 0) {
+	for (size_t i = 0; i < ppcp__ext_count; i++) {
+		if ((bits & ppcp__ext_names[i].bit) && json_array_append_new(a, json_string(ppcp__ext_names[i].name)) != 0) {
 			json_decref(a);
 			return NULL;
 		}
@@ -259,9 +251,9 @@ static uint32_t conn_ext_parse(const json_t *a)
 
 	json_array_foreach(a, i, e)
 	{
-		for (size_t k = 0; k < sizeof(ext_table) / sizeof(ext_table[0]); k++)
-			if (strcmp(json_string_value(e), ext_table[k].name) == 0)
-				bits |= ext_table[k].bit;
+		for (size_t k = 0; k < ppcp__ext_count; k++)
+			if (strcmp(json_string_value(e), ppcp__ext_names[k].name) == 0)
+				bits |= ppcp__ext_names[k].bit;
 	}
 	return bits;
 }
@@ -822,7 +814,7 @@ int ppcp_conn_new(ppcp_conn **out, const ppcp_config *cfg, uint64_t now)
 	c->idle_timeout = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : PPCP_DEFAULT_IDLE_TIMEOUT_MS;
 	c->rekey_records = cfg->rekey_records ? cfg->rekey_records : PPCP_DEFAULT_REKEY_RECORDS;
 	c->rekey_bytes = cfg->rekey_bytes ? cfg->rekey_bytes : PPCP_DEFAULT_REKEY_BYTES;
-	c->ext_offer = cfg->extensions & PPCP_EXT_ALL;
+	c->ext_offer = cfg->extensions & PPCP_EXT_KNOWN;
 	c->rng = cfg->rng;
 	c->unix_time = cfg->unix_time;
 	c->cb = cfg->cb;

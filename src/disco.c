@@ -31,13 +31,6 @@
 
 /* PROTOCOL.md §10.2: what every PONG lists, then the extensions of §11. */
 static const char *const disco_base_caps[] = {"key-exchange", "aes-gcm"};
-static const struct {
-	const char *name;
-	uint32_t bit;
-} disco_ext_caps[] = {
-	{"key-update", PPCP_EXT_KEY_UPDATE},
-	{"binary-data", PPCP_EXT_BINARY_DATA},
-};
 
 /* Length of s if it is NUL-terminated within a PPCP_ID_MAX + 1 array,
  * else PPCP_ID_MAX + 1. */
@@ -270,7 +263,7 @@ int ppcp_pong_encode(const ppcp_pong *p, uint8_t *out, size_t cap, size_t *len)
 		return PPCP_ERR_INVAL;
 	if (!disco_valid_msg_id(p->id) || !ppcp__valid_ident(p->server_id) ||
 	    !ppcp__valid_ident(p->hostname) || p->port == 0 ||
-	    (p->capabilities & ~(uint32_t)PPCP_EXT_ALL) != 0)
+	    (p->capabilities & ~(uint32_t)PPCP_EXT_KNOWN) != 0)
 		return PPCP_ERR_INVAL;
 
 	pl = json_object();
@@ -283,9 +276,9 @@ int ppcp_pong_encode(const ppcp_pong *p, uint8_t *out, size_t cap, size_t *len)
 	for (size_t k = 0; k < sizeof disco_base_caps / sizeof disco_base_caps[0]; k++)
 		if (json_array_append_new(caps, json_string(disco_base_caps[k])) != 0)
 			goto out;
-	for (size_t k = 0; k < sizeof disco_ext_caps / sizeof disco_ext_caps[0]; k++)
-		if ((p->capabilities & disco_ext_caps[k].bit) != 0 &&
-		    json_array_append_new(caps, json_string(disco_ext_caps[k].name)) != 0)
+	for (size_t k = 0; k < ppcp__ext_count; k++)
+		if ((p->capabilities & ppcp__ext_names[k].bit) != 0 &&
+		    json_array_append_new(caps, json_string(ppcp__ext_names[k].name)) != 0)
 			goto out;
 	/* public_info: the TCP port and the protocol */
 	pub = json_object();
@@ -337,9 +330,9 @@ int ppcp_pong_decode(const uint8_t *in, size_t len, ppcp_pong *p)
 	{
 		if (!json_is_string(v))
 			goto out;
-		for (size_t e = 0; e < sizeof disco_ext_caps / sizeof disco_ext_caps[0]; e++)
-			if (strcmp(json_string_value(v), disco_ext_caps[e].name) == 0)
-				r.capabilities |= disco_ext_caps[e].bit;
+		for (size_t e = 0; e < ppcp__ext_count; e++)
+			if (strcmp(json_string_value(v), ppcp__ext_names[e].name) == 0)
+				r.capabilities |= ppcp__ext_names[e].bit;
 	}
 	/* public_info: {"port": 1..65535, "protocol": "ppcp/1"} */
 	pub = json_object_get(pl, "public_info");

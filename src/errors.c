@@ -60,3 +60,10 @@ enum ppcp_msg_type ppcp_msg_type_from_name(const char *name)
 			return (enum ppcp_msg_type)t;
 	return PPCP_MSG_UNKNOWN;
 }
+
+const ppcp__ext_name ppcp__ext_names[] = {
+	{ PPCP_EXT_KEY_UPDATE, "key-update" },
+	{ PPCP_EXT_BINARY_DATA, "binary-data" },
+	{ PPCP_EXT_AGENT, "agent" },
+};
+const size_t ppcp__ext_count = sizeof(ppcp__ext_names) / sizeof(ppcp__ext_names[0]);

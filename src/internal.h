@@ -241,6 +241,14 @@ void ppcp__hello_write(uint8_t *out, uint8_t type, const uint8_t point[65],
 /* Parse a hello body of the given type (1 or 2); pointers into body. */
 int ppcp__hello_parse(const uint8_t *body, size_t len, uint8_t type, ppcp__hello *h);
 
+/* ---- extension names (errors.c), in the order of PROTOCOL.md §11 ------- */
+typedef struct ppcp__ext_name {
+	uint32_t bit;
+	const char *name;
+} ppcp__ext_name;
+extern const ppcp__ext_name ppcp__ext_names[];
+extern const size_t ppcp__ext_count;
+
 /* ---- base64 (msg.c), RFC 4648 with padding, strict ------------------- */
 size_t ppcp__b64_encode(char *out, const uint8_t *in, size_t len); /* out: 4*ceil(len/3)+1 */
 /* Decode exactly; returns the length, or -1 on any non-canonical input or
