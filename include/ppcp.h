@@ -319,6 +319,14 @@ enum { PPCP_FILE_DATA_HDR = 14, PPCP_FILE_DATA_LAST = 0x01 };
  * PPCP_ERR_TOO_BIG if it exceeds the peer's max_record. */
 int ppcp_conn_send_file_data(ppcp_conn *c, uint32_t stream, uint64_t offset, int last,
 			     const uint8_t *data, size_t len);
+/* ppcp_conn_send_file_chunk - queue a FILE_CHUNK data message in the RFC
+ * form, {"data": base64, "last": bool, "offset": n} with the request's id,
+ * written directly (no JSON library on this path; the receiver's engine
+ * reads the same canonical form back without its general parser).
+ * PPCP_ERR_TOO_BIG if it exceeds the peer's max_record (base64 grows data
+ * by 4/3), PPCP_ERR_INVAL for an id that needs escaping or offset >= 2^53. */
+int ppcp_conn_send_file_chunk(ppcp_conn *c, const char *id, uint64_t offset, int last,
+			      const uint8_t *data, size_t len);
 /* ppcp_file_data_parse - split what on_binary delivered (the bytes after
  * 0x01) into its fields; *data points into rec.  PPCP_ERR_BAD_MESSAGE when
  * shorter than the header or a flag other than LAST is set. */

@@ -64,6 +64,8 @@ struct ppcp_conn {
 	ppcp__buf out;
 	uint8_t *pt;
 	size_t pt_cap;
+	char *txs; /* scratch for FILE_CHUNK text (never c->pt: a callback may hold it) */
+	size_t txs_cap;
 
 	/* Timers (monotonic ms). */
 	uint64_t hs_deadline, last_tx, last_rx;
@@ -662,7 +664,12 @@ static int conn_on_json(ppcp_conn *c, size_t plen)
 	ppcp_msg m;
 	int ret;
 
-	ret = ppcp__msg_decode(c->pt, plen, &env);
+	/* File data in the canonical form skips the general parser. */
+	ret = ppcp__msg_decode_chunk(c->pt, plen, &env);
+	if (ret == 1)
+		ret = 0;
+	else if (ret == 0)
+		ret = ppcp__msg_decode(c->pt, plen, &env);
 	if (ret == PPCP_ERR_NOMEM)
 		goto out; /* fatal: we cannot tell what the peer sent */
 	if (ret == PPCP_ERR_BAD_MSG_VERSION) {
@@ -848,6 +855,10 @@ void ppcp_conn_free(ppcp_conn *c)
 	if (c->pt != NULL) {
 		ppcp_wipe(c->pt, c->pt_cap);
 		free(c->pt);
+	}
+	if (c->txs != NULL) {
+		ppcp_wipe(c->txs, c->txs_cap);
+		free(c->txs);
 	}
 	ppcp_wipe(c, sizeof(*c));
 	free(c);
@@ -1106,6 +1117,48 @@ int ppcp_conn_send_file_data(ppcp_conn *c, uint32_t stream, uint64_t offset, int
 	ppcp__store_be64(hdr + 5, offset);
 	hdr[13] = last ? PPCP_FILE_DATA_LAST : 0;
 	return conn_seal(c, hdr, sizeof(hdr), data, len);
+}
+
+int ppcp_conn_send_file_chunk(ppcp_conn *c, const char *id, uint64_t offset, int last,
+			      const uint8_t *data, size_t len)
+{
+	size_t need;
+	long n;
+	int ret;
+
+	if (c->err != 0)
+		return c->err;
+	if (c->state != PPCP_ST_ESTABLISHED)
+		return PPCP_ERR_STATE;
+	if (id == NULL || (data == NULL && len > 0))
+		return PPCP_ERR_INVAL;
+	need = ppcp__msg_chunk_size(strlen(id), len);
+	if (need > (size_t)c->peer_max_record + 64)
+		return PPCP_ERR_TOO_BIG;
+	if (need > c->txs_cap) {
+		char *p = malloc(need);
+		if (p == NULL)
+			return PPCP_ERR_NOMEM;
+		if (c->txs != NULL) {
+			ppcp_wipe(c->txs, c->txs_cap);
+			free(c->txs);
+		}
+		c->txs = p;
+		c->txs_cap = need;
+	}
+	n = ppcp__msg_encode_chunk(c->txs, c->txs_cap, id, conn_wall(c), offset, last, data, len);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n > c->peer_max_record)
+		return PPCP_ERR_TOO_BIG;
+	ret = conn_maybe_rekey(c);
+	if (ret != 0)
+		return ret;
+	ret = conn_seal(c, (const uint8_t *)c->txs, (size_t)n, NULL, 0);
+	ppcp_wipe(c->txs, (size_t)n);
+	if (ret == PPCP_ERR_KEY_EXHAUSTED)
+		ret = conn_fail(c, ret);
+	return ret;
 }
 
 int ppcp_file_data_parse(const uint8_t *rec, size_t len, uint32_t *stream, uint64_t *offset,

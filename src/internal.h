@@ -249,6 +249,18 @@ typedef struct ppcp__ext_name {
 extern const ppcp__ext_name ppcp__ext_names[];
 extern const size_t ppcp__ext_count;
 
+/* ---- FILE_CHUNK fast path (msg.c) ------------------------------------ */
+#define PPCP__MAX_SAFE_INT ((UINT64_C(1) << 53) - 1)
+/* Room ppcp__msg_encode_chunk needs for an id and datalen bytes. */
+size_t ppcp__msg_chunk_size(size_t idlen, size_t datalen);
+/* The canonical FILE_CHUNK data message {"data","last","offset"}; returns
+ * its length, or PPCP_ERR_INVAL (bad id, cap too small, offset >= 2^53). */
+long ppcp__msg_encode_chunk(char *out, size_t cap, const char *id, int64_t ts, uint64_t offset,
+			    int last, const uint8_t *data, size_t len);
+/* 1 and env filled when in[len] is exactly that canonical form, 0 when it
+ * is not (use ppcp__msg_decode), or PPCP_ERR_NOMEM. */
+int ppcp__msg_decode_chunk(const uint8_t *in, size_t len, ppcp__envelope *env);
+
 /* ---- base64 (msg.c), RFC 4648 with padding, strict ------------------- */
 size_t ppcp__b64_encode(char *out, const uint8_t *in, size_t len); /* out: 4*ceil(len/3)+1 */
 /* Decode exactly; returns the length, or -1 on any non-canonical input or

@@ -389,3 +389,168 @@ long ppcp__b64_decode(uint8_t *out, size_t cap, const char *in, size_t len)
 		out[o++] = (uint8_t)w;
 	return (long)o;
 }
+
+/* ---- FILE_CHUNK fast path (PROTOCOL.md §9.2) ---------------------------
+ * File data in the RFC form is the one large JSON message.  Its canonical
+ * encoding is written here directly (base64 straight into the buffer), and
+ * a received message that is exactly in that form is read without the
+ * general parser; anything else, even valid JSON with the same meaning,
+ * takes the general path.  Both paths give the same envelope. */
+
+static const char chunk_a[] = "{\"i\":\"";
+static const char chunk_b[] = "\",\"p\":{\"data\":\"";
+static const char chunk_c[] = "\",\"last\":";
+static const char chunk_d[] = ",\"offset\":";
+static const char chunk_e[] = "},\"s\":";
+static const char chunk_f[] = ",\"t\":\"FILE_CHUNK\",\"v\":1}";
+
+size_t ppcp__msg_chunk_size(size_t idlen, size_t datalen)
+{
+	/* literals + id + base64 + "false" + two 20-digit numbers */
+	return sizeof(chunk_a) + sizeof(chunk_b) + sizeof(chunk_c) + sizeof(chunk_d) +
+	       sizeof(chunk_e) + sizeof(chunk_f) + idlen + (datalen + 2) / 3 * 4 + 5 + 2 * 21;
+}
+
+static int chunk_id_ok(const char *id, size_t n)
+{
+	/* Printable ASCII that needs no escape in JSON. */
+	if (n < 1 || n > PPCP_ID_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)id[i] < 0x21 || (unsigned char)id[i] > 0x7e || id[i] == '"' ||
+		    id[i] == '\\')
+			return 0;
+	return 1;
+}
+
+long ppcp__msg_encode_chunk(char *out, size_t cap, const char *id, int64_t ts, uint64_t offset,
+			    int last, const uint8_t *data, size_t len)
+{
+	size_t idlen = strlen(id), o = 0;
+	int n;
+
+	if (!chunk_id_ok(id, idlen) || cap < ppcp__msg_chunk_size(idlen, len) ||
+	    offset > PPCP__MAX_SAFE_INT)
+		return PPCP_ERR_INVAL;
+#define CHUNK_PUT(s, l)                                                                            \
+	do {                                                                                       \
+		memcpy(out + o, (s), (l));                                                          \
+		o += (l);                                                                          \
+	} while (0)
+	CHUNK_PUT(chunk_a, sizeof(chunk_a) - 1);
+	CHUNK_PUT(id, idlen);
+	CHUNK_PUT(chunk_b, sizeof(chunk_b) - 1);
+	o += ppcp__b64_encode(out + o, data, len);
+	CHUNK_PUT(chunk_c, sizeof(chunk_c) - 1);
+	if (last)
+		CHUNK_PUT("true", 4);
+	else
+		CHUNK_PUT("false", 5);
+	CHUNK_PUT(chunk_d, sizeof(chunk_d) - 1);
+	n = snprintf(out + o, cap - o, "%llu", (unsigned long long)offset);
+	o += (size_t)n;
+	CHUNK_PUT(chunk_e, sizeof(chunk_e) - 1);
+	n = snprintf(out + o, cap - o, "%lld", (long long)ts);
+	o += (size_t)n;
+	CHUNK_PUT(chunk_f, sizeof(chunk_f) - 1);
+#undef CHUNK_PUT
+	return (long)o;
+}
+
+/* Match the literal s at *p; advance past it. */
+static int chunk_lit(const uint8_t **p, const uint8_t *end, const char *s, size_t n)
+{
+	if ((size_t)(end - *p) < n || memcmp(*p, s, n) != 0)
+		return 0;
+	*p += n;
+	return 1;
+}
+
+/* A canonical JSON integer: "0" or no leading zero, at most 18 digits. */
+static int chunk_int(const uint8_t **p, const uint8_t *end, int allow_neg, int64_t *v)
+{
+	int neg = 0, digits = 0;
+	int64_t x = 0;
+
+	if (allow_neg && *p < end && **p == '-') {
+		neg = 1;
+		(*p)++;
+	}
+	while (*p < end && **p >= '0' && **p <= '9') {
+		if (digits == 1 && x == 0)
+			return 0; /* leading zero */
+		if (++digits > 18)
+			return 0;
+		x = x * 10 + (**p - '0');
+		(*p)++;
+	}
+	if (digits == 0 || (neg && x == 0))
+		return 0;
+	*v = neg ? -x : x;
+	return 1;
+}
+
+int ppcp__msg_decode_chunk(const uint8_t *in, size_t len, ppcp__envelope *env)
+{
+	const uint8_t *p = in, *end = in + len, *id, *data;
+	size_t idlen, datalen;
+	int64_t offset, ts;
+	int last;
+	json_t *root = NULL, *pl = NULL;
+
+	/* {"i":"ID","p":{"data":"B64","last":BOOL,"offset":N},"s":N,"t":"FILE_CHUNK","v":1} */
+	if (!chunk_lit(&p, end, chunk_a, sizeof(chunk_a) - 1))
+		return 0;
+	id = p;
+	while (p < end && *p != '"' && *p != '\\')
+		p++;
+	idlen = (size_t)(p - id);
+	if (!chunk_id_ok((const char *)id, idlen) || !chunk_lit(&p, end, chunk_b, sizeof(chunk_b) - 1))
+		return 0;
+	data = p;
+	while (p < end && *p != '"' && *p != '\\')
+		p++;
+	datalen = (size_t)(p - data);
+	if (!chunk_lit(&p, end, chunk_c, sizeof(chunk_c) - 1))
+		return 0;
+	if (chunk_lit(&p, end, "true", 4))
+		last = 1;
+	else if (chunk_lit(&p, end, "false", 5))
+		last = 0;
+	else
+		return 0;
+	if (!chunk_lit(&p, end, chunk_d, sizeof(chunk_d) - 1) || !chunk_int(&p, end, 0, &offset) ||
+	    !chunk_lit(&p, end, chunk_e, sizeof(chunk_e) - 1) || !chunk_int(&p, end, 1, &ts) ||
+	    !chunk_lit(&p, end, chunk_f, sizeof(chunk_f) - 1) || p != end)
+		return 0;
+	/* The data string holds only characters that need no escape; the
+	 * base64 alphabet itself is checked when it is decoded. */
+	for (size_t i = 0; i < datalen; i++)
+		if (data[i] < 0x20 || data[i] > 0x7e)
+			return 0;
+
+	memset(env, 0, sizeof(*env));
+	root = json_object();
+	pl = json_object();
+	if (root == NULL || pl == NULL ||
+	    json_object_set_new(pl, "data", json_stringn_nocheck((const char *)data, datalen)) != 0 ||
+	    json_object_set_new(pl, "last", json_boolean(last)) != 0 ||
+	    json_object_set_new(pl, "offset", json_integer(offset)) != 0 ||
+	    json_object_set_new(root, "v", json_integer(PPCP_PROTOCOL_VERSION)) != 0 ||
+	    json_object_set_new(root, "t", json_string("FILE_CHUNK")) != 0 ||
+	    json_object_set_new(root, "i", json_stringn_nocheck((const char *)id, idlen)) != 0 ||
+	    json_object_set_new(root, "s", json_integer(ts)) != 0 ||
+	    json_object_set(root, "p", pl) != 0) {
+		json_decref(pl);
+		json_decref(root);
+		return PPCP_ERR_NOMEM;
+	}
+	json_decref(pl); /* root holds it */
+	env->root = root;
+	env->type = PPCP_MSG_FILE_CHUNK;
+	env->type_name = json_string_value(json_object_get(root, "t"));
+	env->id = json_string_value(json_object_get(root, "i"));
+	env->ts = ts;
+	env->payload = json_object_get(root, "p");
+	return 1;
+}

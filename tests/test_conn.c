@@ -1269,6 +1269,13 @@ static void test_file_data_records_round_trip(void **state)
 	assert_int_equal(last, 1);
 	assert_int_equal(dn, 3);
 	assert_memory_equal(d, "xyz", 3);
+	/* The RFC form through the direct encoder arrives as a FILE_CHUNK. */
+	assert_int_equal(ppcp_conn_send_file_chunk(p.c, "00000009", 12, 1, (const uint8_t *)"hello", 5),
+			 0);
+	assert_int_equal(pump1(p.c, p.s, 0, p.now), 0);
+	assert_int_equal(p.ss.last_type, PPCP_MSG_FILE_CHUNK);
+	assert_string_equal(p.ss.last_id, "00000009");
+	assert_string_equal(p.ss.last_payload, "{\"data\":\"aGVsbG8=\",\"last\":true,\"offset\":12}");
 	/* A callback that finds the data broken fails the connection. */
 	assert_int_equal(ppcp_conn_abort(p.s, PPCP_ERR_BAD_MESSAGE), PPCP_ERR_BAD_MESSAGE);
 	assert_int_equal(ppcp_conn_state(p.s), PPCP_ST_FAILED);

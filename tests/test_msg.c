@@ -165,6 +165,80 @@ static void test_identifiers(void **state)
 	assert_false(ppcp__valid_ident(long_id));
 }
 
+/* The direct encoder writes exactly what the general encoder writes. */
+static void test_file_chunk_fast_encoding_equals_the_general_one(void **state)
+{
+	uint8_t data[700];
+	char fast[2048];
+	(void)state;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 31 + 5);
+	for (size_t n = 0; n <= sizeof(data); n += 37) {
+		char b64[1000];
+		ppcp__b64_encode(b64, data, n);
+		for (int last = 0; last < 2; last++) {
+			json_t *p = json_pack("{s:s,s:b,s:I}", "data", b64, "last", last, "offset",
+					      (json_int_t)(n * 1000003));
+			size_t gl;
+			char *general = ppcp__msg_encode("FILE_CHUNK", "0000002a", -7, p, &gl);
+			long fl = ppcp__msg_encode_chunk(fast, sizeof(fast), "0000002a", -7,
+							 n * 1000003, last, data, n);
+			assert_true(fl > 0);
+			assert_int_equal((size_t)fl, gl);
+			assert_memory_equal(fast, general, gl);
+			free(general);
+			json_decref(p);
+		}
+	}
+	/* What it refuses. */
+	assert_int_equal(ppcp__msg_encode_chunk(fast, sizeof(fast), "a\"b", 0, 0, 0, data, 1),
+			 PPCP_ERR_INVAL);
+	assert_int_equal(ppcp__msg_encode_chunk(fast, sizeof(fast), "1", 0, UINT64_C(1) << 53, 0,
+						data, 1),
+			 PPCP_ERR_INVAL);
+	assert_int_equal(ppcp__msg_encode_chunk(fast, 10, "1", 0, 0, 0, data, 1), PPCP_ERR_INVAL);
+}
+
+/* The fast reader accepts exactly the canonical form, with the same result
+ * as the general reader; anything else falls back to the general reader. */
+static void test_file_chunk_fast_decoding_only_takes_the_canonical_form(void **state)
+{
+	static const char *other[] = {
+		"{\"i\":\"1\",\"p\":{\"data\":\"QUJD\",\"last\":false,\"offset\":0},\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":1} ",
+		"{\"i\":\"1\", \"p\":{\"data\":\"QUJD\",\"last\":false,\"offset\":0},\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":1}",
+		"{\"p\":{\"data\":\"QUJD\",\"last\":false,\"offset\":0},\"i\":\"1\",\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":1}",
+		"{\"i\":\"1\",\"p\":{\"data\":\"QU\\u004aD\",\"last\":false,\"offset\":0},\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":1}",
+		"{\"i\":\"1\",\"p\":{\"data\":\"QUJD\",\"last\":false,\"offset\":00},\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":1}",
+		"{\"i\":\"1\",\"p\":{\"data\":\"QUJD\",\"last\":0,\"offset\":0},\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":1}",
+		"{\"i\":\"1\",\"p\":{\"data\":\"QUJD\",\"last\":false,\"offset\":0},\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":2}",
+		"{\"i\":\"1\",\"p\":{\"data\":\"QUJD\",\"last\":false,\"offset\":-1},\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":1}",
+		"{\"i\":\"1\",\"p\":{\"data\":\"QUJD\",\"last\":false,\"offset\":0,\"x\":1},\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":1}",
+		"{\"i\":\"1\",\"p\":{\"data\":\"QUJD\",\"last\":false,\"offset\":0},\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":1",
+		"{\"i\":\"1\",\"p\":{\"data\":\"QU\tJD\",\"last\":false,\"offset\":0},\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":1}",
+		"{\"i\":\"\",\"p\":{\"data\":\"QUJD\",\"last\":false,\"offset\":0},\"s\":0,\"t\":\"FILE_CHUNK\",\"v\":1}",
+	};
+	const char *canon = "{\"i\":\"7\",\"p\":{\"data\":\"QUJD\",\"last\":true,\"offset\":"
+			    "9007199254740991},\"s\":-3,\"t\":\"FILE_CHUNK\",\"v\":1}";
+	ppcp__envelope a, b;
+	(void)state;
+	assert_int_equal(ppcp__msg_decode_chunk((const uint8_t *)canon, strlen(canon), &a), 1);
+	assert_int_equal(ppcp__msg_decode((const uint8_t *)canon, strlen(canon), &b), 0);
+	char *ja = ppcp__json_dump(a.root, NULL), *jb = ppcp__json_dump(b.root, NULL);
+	assert_string_equal(ja, jb);
+	assert_string_equal(a.id, "7");
+	assert_int_equal(a.type, PPCP_MSG_FILE_CHUNK);
+	assert_int_equal(a.ts, -3);
+	free(ja);
+	free(jb);
+	ppcp__msg_release(&a);
+	ppcp__msg_release(&b);
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		ppcp__envelope e;
+		if (ppcp__msg_decode_chunk((const uint8_t *)other[i], strlen(other[i]), &e) != 0)
+			fail_msg("the fast path took a non-canonical text: %s", other[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +250,8 @@ int main(void)
 		cmocka_unit_test(test_integer_fields_refuse_reals_and_ranges),
 		cmocka_unit_test(test_encoding_is_canonical),
 		cmocka_unit_test(test_identifiers),
+		cmocka_unit_test(test_file_chunk_fast_encoding_equals_the_general_one),
+		cmocka_unit_test(test_file_chunk_fast_decoding_only_takes_the_canonical_form),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
