@@ -13,8 +13,8 @@
  *    encodings and the point at infinity, which PPCP's wire format forbids.
  *    The check is plain BIGNUM arithmetic on public data, so it need not be
  *    constant time.  P-256 has cofactor 1: a point on the curve is in the
- *    prime-order group, so no subgroup check is needed.  OpenSSL then
- *    validates the point a second time in EVP_PKEY_derive_set_peer().
+ *    prime-order group, so no subgroup check is needed.  OpenSSL's own
+ *    second validation is skipped (EVP_PKEY_derive_set_peer_ex, check 0).
  *  - Scalars are carried in BN_secure_new() numbers flagged
  *    BN_FLG_CONSTTIME, and every temporary secret (scalar bytes, Z, HMAC
  *    blocks) is wiped with OPENSSL_cleanse before it is released.
@@ -36,8 +36,11 @@
  *  - The interface takes size_t lengths; OpenSSL's EVP update calls take
  *    int, so anything above INT_MAX is refused with PPCP_ERR_INVAL.
  */
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -91,17 +94,46 @@ void ppcp_wipe(void *p, size_t n)
 		OPENSSL_cleanse(p, n);
 }
 
+/* ---- algorithms, fetched once ------------------------------------------
+ * OpenSSL 3 looks an algorithm up in its provider on every use of the
+ * legacy EVP_sha256()-style getters and of EVP_MAC_fetch(); fetching each
+ * once per process removes that cost from every handshake (bench/RESULTS.md
+ * R3).  The objects live until the process ends. */
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+static EVP_MD *crypto_sha256_md;
+static EVP_MAC *crypto_hmac;
+static EVP_CIPHER *crypto_aes_gcm;
+
+static void crypto_fetch(void)
+{
+	crypto_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	crypto_hmac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+	crypto_aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+/* NULL when the fetch failed (then every use fails cleanly). */
+static const EVP_MD *crypto_sha256(void)
+{
+	pthread_once(&crypto_once, crypto_fetch);
+	return crypto_sha256_md;
+}
+
 /* ---- randomness and comparison ---------------------------------------- */
 
+/* The kernel's CSPRNG directly: the same source OpenSSL seeds from, without
+ * the cost of instantiating OpenSSL's DRBG in every short-lived process
+ * (8 million instructions for the first RAND_bytes; bench/RESULTS.md R4). */
 int ppcp__rand(uint8_t *out, size_t len)
 {
 	while (len > 0) {
-		int chunk = len > INT_MAX ? INT_MAX : (int)len;
+		ssize_t n = getrandom(out, len > 256 ? 256 : len, 0);
 
-		if (RAND_bytes(out, chunk) != 1)
-			return crypto_fail(PPCP_ERR_RNG);
-		out += chunk;
-		len -= (size_t)chunk;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return PPCP_ERR_RNG;
+		out += n;
+		len -= (size_t)n;
 	}
 	return 0;
 }
@@ -125,7 +157,7 @@ int ppcp__sha256(uint8_t out[32], const ppcp__iov *v, size_t n)
 
 	if (md == NULL)
 		return crypto_fail(PPCP_ERR_NOMEM);
-	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+	if (EVP_DigestInit_ex(md, crypto_sha256(), NULL) != 1)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].n > 0 && EVP_DigestUpdate(md, v[i].p, v[i].n) != 1)
@@ -154,7 +186,7 @@ int ppcp_sha256_new(ppcp_sha256 **out)
 	if (h == NULL)
 		return PPCP_ERR_NOMEM;
 	h->md = EVP_MD_CTX_new();
-	if (h->md == NULL || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
+	if (h->md == NULL || EVP_DigestInit_ex(h->md, crypto_sha256(), NULL) != 1) {
 		ppcp_sha256_free(h);
 		return crypto_fail(PPCP_ERR_CRYPTO);
 	}
@@ -174,7 +206,7 @@ int ppcp_sha256_final(ppcp_sha256 *h, uint8_t out[32])
 	unsigned int olen = 0;
 
 	if (EVP_DigestFinal_ex(h->md, out, &olen) != 1 || olen != CRYPTO_HASH_LEN ||
-	    EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1)
+	    EVP_DigestInit_ex(h->md, crypto_sha256(), NULL) != 1)
 		return crypto_fail(PPCP_ERR_CRYPTO);
 	return 0;
 }
@@ -198,7 +230,8 @@ static int crypto_hmac_new(EVP_MAC_CTX **out, const uint8_t *key, size_t klen)
 	int ret = PPCP_ERR_CRYPTO;
 
 	*out = NULL;
-	mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+	pthread_once(&crypto_once, crypto_fetch);
+	mac = crypto_hmac;
 	if (mac == NULL)
 		goto out;
 	ctx = EVP_MAC_CTX_new(mac);
@@ -215,8 +248,7 @@ static int crypto_hmac_new(EVP_MAC_CTX **out, const uint8_t *key, size_t klen)
 	ctx = NULL;
 	ret = 0;
 out:
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
+	EVP_MAC_CTX_free(ctx); /* mac is the shared fetched one: not freed */
 	return ret;
 }
 
@@ -481,8 +513,10 @@ int ppcp__p256_ecdh(uint8_t z[32], const ppcp__p256 *kp, const uint8_t *peer, si
 		ret = PPCP_ERR_NOMEM;
 		goto out;
 	}
-	/* EVP_PKEY_derive_set_peer() validates the point once more. */
-	if (EVP_PKEY_derive_init(dctx) != 1 || EVP_PKEY_derive_set_peer(dctx, pk) != 1 ||
+	/* Our own check above validated the point (on the curve, canonical
+	 * coordinates, uncompressed; P-256 has cofactor 1); OpenSSL's second
+	 * validation was a fifth of a server's handshake (bench R1). */
+	if (EVP_PKEY_derive_init(dctx) != 1 || EVP_PKEY_derive_set_peer_ex(dctx, pk, 0) != 1 ||
 	    EVP_PKEY_derive(dctx, z, &zlen) != 1 || zlen != 32)
 		goto out;
 	ret = 0;
@@ -527,7 +561,9 @@ int ppcp__aead_new(ppcp__aead **out, const uint8_t *key, size_t klen)
 		goto out;
 	/* The default GCM IV length is 12 bytes, the only one we use. */
 	ret = PPCP_ERR_CRYPTO;
-	if (EVP_EncryptInit_ex(a->ctx, EVP_aes_256_gcm(), NULL, key, NULL) != 1 ||
+	pthread_once(&crypto_once, crypto_fetch);
+	if (crypto_aes_gcm == NULL ||
+	    EVP_EncryptInit_ex(a->ctx, crypto_aes_gcm, NULL, key, NULL) != 1 ||
 	    EVP_CIPHER_CTX_get_iv_length(a->ctx) != CRYPTO_GCM_IV_LEN)
 		goto out;
 	*out = a;
