@@ -975,6 +975,35 @@ uint64_t ppcp_conn_next_deadline(const ppcp_conn *c)
 	}
 }
 
+/* Give back buffers a large record grew, once the session has been quiet
+ * for a heartbeat interval: an idle session costs a few KiB, not the size
+ * of the largest record it ever saw (bench R11). */
+static void conn_trim(ppcp_conn *c)
+{
+	enum { KEEP = 64 * 1024 };
+
+	if (c->pt_cap > KEEP) {
+		ppcp_wipe(c->pt, c->pt_cap);
+		free(c->pt);
+		c->pt = NULL;
+		c->pt_cap = 0;
+	}
+	if (c->txs_cap > KEEP) {
+		ppcp_wipe(c->txs, c->txs_cap);
+		free(c->txs);
+		c->txs = NULL;
+		c->txs_cap = 0;
+	}
+	if (c->rd.body_cap > KEEP && !ppcp__frame_reader_partial(&c->rd)) {
+		ppcp_wipe(c->rd.body, c->rd.body_cap);
+		free(c->rd.body);
+		c->rd.body = NULL;
+		c->rd.body_cap = 0;
+	}
+	if (c->out.cap > KEEP && c->out.len == c->out.off)
+		ppcp__buf_free(&c->out);
+}
+
 int ppcp_conn_on_timeout(ppcp_conn *c, uint64_t now)
 {
 	if (c->err != 0)
@@ -991,6 +1020,7 @@ int ppcp_conn_on_timeout(ppcp_conn *c, uint64_t now)
 
 			if (p == NULL)
 				return PPCP_ERR_NOMEM;
+			conn_trim(c);
 			conn_new_id(c, id);
 			ret = conn_send_env(c, PPCP_MSG_HEARTBEAT, id, p);
 			json_decref(p);
@@ -1250,6 +1280,11 @@ int ppcp__conn_key_update(ppcp_conn *c)
 	if (c->state != PPCP_ST_ESTABLISHED || !(c->ext & PPCP_EXT_KEY_UPDATE))
 		return PPCP_ERR_STATE;
 	return conn_send_key_update(c);
+}
+
+size_t ppcp__conn_buffered(const ppcp_conn *c)
+{
+	return c->pt_cap + c->txs_cap + c->rd.body_cap + c->out.cap;
 }
 
 const ppcp__dir *ppcp__conn_dir(const ppcp_conn *c, int tx)

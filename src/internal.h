@@ -273,5 +273,7 @@ void ppcp__conn_test_set_seq(ppcp_conn *c, int tx, uint64_t seq);
 /* Send KEY_UPDATE now (the extension must be in force). */
 int ppcp__conn_key_update(ppcp_conn *c);
 const ppcp__dir *ppcp__conn_dir(const ppcp_conn *c, int tx);
+/* Bytes of buffer the connection holds (capacity, not content). */
+size_t ppcp__conn_buffered(const ppcp_conn *c);
 
 #endif /* PPCP_INTERNAL_H */

@@ -1215,6 +1215,23 @@ static void test_heartbeats_are_sent_answered_and_silence_fails(void **state)
 	assert_int_equal(pump1(p.s, p.c, 0, dl), 0);
 	assert_int_equal(p.cs.last_type, PPCP_MSG_HEARTBEAT_ACK);
 	assert_string_equal(p.cs.last_payload, "{\"ts\":16000}");
+	/* A large record grows the receive buffer; a quiet heartbeat interval
+	 * gives it back. */
+	{
+		char *big = malloc(300000);
+		memset(big, 'a', 299990);
+		memcpy(big, "{\"x\":\"", 6);
+		strcpy(big + 299990, "\"}");
+		assert_int_equal(ppcp_conn_send_json(p.c, PPCP_MSG_RESPONSE, "1", big, NULL), 0);
+		free(big);
+		assert_int_equal(pump1(p.c, p.s, 0, dl), 0);
+		assert_true(ppcp__conn_buffered(p.s) > 300000);
+		assert_int_equal(ppcp_conn_on_timeout(p.s, dl + PPCP_DEFAULT_HEARTBEAT_MS), 0);
+		assert_true(ppcp__conn_buffered(p.s) < 64 * 1024);
+		assert_int_equal(pump1(p.s, p.c, 0, dl + PPCP_DEFAULT_HEARTBEAT_MS), 0);
+		assert_int_equal(pump1(p.c, p.s, 0, dl + PPCP_DEFAULT_HEARTBEAT_MS), 0);
+		dl += PPCP_DEFAULT_HEARTBEAT_MS;
+	}
 	/* The server then hears nothing for the idle timeout. */
 	uint64_t end = dl + PPCP_DEFAULT_IDLE_TIMEOUT_MS;
 	assert_int_equal(ppcp_conn_on_timeout(p.s, end - 1), 0);
