@@ -241,6 +241,17 @@ int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_doctor(struct cli *cli, int argc, char **argv);
 int cmd_get(struct cli *cli, int argc, char **argv);
 int cmd_put(struct cli *cli, int argc, char **argv);
+int cmd_agent(struct cli *cli, int argc, char **argv);
+int cmd_agents(struct cli *cli, int argc, char **argv);
+
+/* ---- agents.c: the controller's control socket (docs/CONTROL.md) -------- */
+/* --control PATH (else $PPCP_CONTROL, else the default for --port). */
+void ctl_set_path(const char *path);
+/* Connect and send one request; *out reads the answer.  0, or -1 after
+ * printing why. */
+int ctl_open(const struct cli *cli, const json_t *req, FILE **out);
+/* The next JSON line of the answer, NULL at its end. */
+json_t *ctl_read(FILE *f);
 
 /* ---- xfer.c: what get and put share (PROTOCOL.md §9) ------------------------- */
 enum {

@@ -569,6 +569,144 @@ static int run_all(struct xrun *r)
 	return theirs ? 1 : 0;
 }
 
+/* ---- agents: exec @CLIENT_ID / @all through the controller -------------- */
+
+/* docs/CONTROL.md: the controller relays the COMMAND to its agents and
+ * their RESPONSEs and ERRORs back; each is handed to on_message as if it
+ * came from a session of ours, so output, refusals and exit statuses read
+ * exactly as for servers. */
+static int run_agents(struct xrun *r)
+{
+	struct cli *cli = r->cli;
+	const char *name = r->req->target + 1;
+	int all = strcmp(name, "all") == 0;
+	json_t *req, *j, *names;
+	FILE *f;
+	size_t n = 0, i, ok = 0, failed = 0;
+	int ours = 0, theirs = 0, code = CLI_EXIT_FAIL;
+
+	req = json_pack("{s:s,s:s,s:O}", "op", "command", "target", all ? "*" : name, "p",
+			r->payload);
+	if (req == NULL || ctl_open(cli, req, &f) != 0) {
+		json_decref(req);
+		return CLI_EXIT_FAIL;
+	}
+	json_decref(req);
+	j = ctl_read(f);
+	names = json_object_get(j, "agents");
+	if (!json_is_array(names)) {
+		const char *err = json_string_value(json_object_get(j, "error"));
+
+		cli_err(cli, "the controller refused: %s", err != NULL ? err : "no answer");
+		json_decref(j);
+		fclose(f);
+		return CLI_EXIT_FAIL;
+	}
+	n = json_array_size(names);
+	if (n == 0) {
+		if (all)
+			cli_err(cli, "exec @all: no agent is connected to this controller ('ppcp agents' lists them)");
+		else
+			cli_err(cli, "exec: no agent '%s' is connected to this controller ('ppcp agents' lists them)",
+				name);
+		json_decref(j);
+		fclose(f);
+		return CLI_EXIT_FAIL;
+	}
+	r->v = calloc(n, sizeof(*r->v));
+	if (r->v == NULL) {
+		json_decref(j);
+		fclose(f);
+		return CLI_EXIT_FAIL;
+	}
+	r->n = n;
+	for (i = 0; i < n; i++) {
+		struct xs *x = &r->v[i];
+
+		x->run = r;
+		x->s.fd = -1;
+		x->s.user = x;
+		x->s.established = 1;
+		x->opened = 1;
+		x->started = 1;
+		snprintf(x->cmd_id, sizeof(x->cmd_id), "agent");
+		snprintf(x->s.server_id, sizeof(x->s.server_id), "%s",
+			 json_string_value(json_array_get(names, i)));
+	}
+	json_decref(j);
+	while (cli_signal == 0 && (j = ctl_read(f)) != NULL) {
+		const char *agent = json_string_value(json_object_get(j, "agent"));
+		const char *type = json_string_value(json_object_get(j, "type"));
+		struct xs *x = NULL;
+
+		if (json_is_true(json_object_get(j, "done"))) {
+			json_decref(j);
+			break;
+		}
+		for (i = 0; agent != NULL && i < n; i++)
+			if (strcmp(r->v[i].s.server_id, agent) == 0)
+				x = &r->v[i];
+		if (x != NULL && type != NULL && !x->done) {
+			if (strcmp(type, "lost") == 0) {
+				x->s.err = PPCP_ERR_TRUNCATED;
+				if (r->req->all) {
+					lb_emit(x, 0, STDOUT_FILENO, 1);
+					lb_emit(x, 1, STDERR_FILENO, 1);
+				}
+			} else {
+				ppcp_msg m;
+
+				memset(&m, 0, sizeof(m));
+				m.type = ppcp_msg_type_from_name(type);
+				m.type_name = type;
+				m.id = x->cmd_id;
+				m.payload = json_object_get(j, "p");
+				on_message(&x->s, &m);
+			}
+		}
+		json_decref(j);
+	}
+	fclose(f); /* a signal: the controller cancels what is still running */
+	if (cli_signal != 0) {
+		code = 128 + cli_signal;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct xs *x = &r->v[i];
+		int c;
+
+		if (!x->done && x->s.err == 0)
+			x->s.peer_bye = 1;
+		c = result(r, x);
+		if (!all) {
+			code = c;
+			continue;
+		}
+		if (c == CLI_EXIT_FAIL && (!x->done || x->refused))
+			ours = 1;
+		else if (c != 0)
+			theirs = 1;
+		if (c != 0 && x->done && !x->refused)
+			cli_warn(cli, "%s: exit status %d", x->s.server_id, c);
+		if (c == 0)
+			ok++;
+		else
+			failed++;
+	}
+	if (all) {
+		fprintf(stderr, "%zu ok, %zu failed\n", ok, failed);
+		code = ours ? CLI_EXIT_FAIL : theirs ? 1 : 0;
+	}
+out:
+	for (i = 0; i < n; i++) {
+		free(r->v[i].lb[0].buf);
+		free(r->v[i].lb[1].buf);
+	}
+	free(r->v);
+	r->v = NULL;
+	return code;
+}
+
 int exec_run(struct cli *cli, const struct exec_req *req)
 {
 	struct xrun r;
@@ -584,7 +722,16 @@ int exec_run(struct cli *cli, const struct exec_req *req)
 	if (r.payload == NULL)
 		return CLI_EXIT_FAIL;
 	cli_signals_catch();
-	if (req->all) {
+	if (req->target != NULL && req->target[0] == '@') {
+		struct exec_req areq = *req;
+
+		areq.all = strcmp(req->target, "@all") == 0; /* prefixed output */
+		r.req = &areq;
+		r.fwd_stdin = 0;
+		json_decref(r.payload);
+		r.payload = build_payload(cli, &areq, 0);
+		code = r.payload != NULL ? run_agents(&r) : CLI_EXIT_FAIL;
+	} else if (req->all) {
 		code = run_all(&r);
 		free(r.v);
 		free(r.sv);
@@ -617,6 +764,9 @@ static int exec_opt(struct cli *cli, int opt, const char *arg, void *user)
 	case 'n':
 		req->stdin_mode = -1;
 		return 0;
+	case 'C':
+		ctl_set_path(arg);
+		return 0;
 	case 'T':
 		req->cmd_timeout_s = cli_parse_seconds(arg, 86400);
 		if (req->cmd_timeout_s < 1000) {
@@ -636,12 +786,14 @@ static const struct option exec_longopts[] = {
 	{ "stdin", no_argument, NULL, 'i' },
 	{ "no-stdin", no_argument, NULL, 'n' },
 	{ "command-timeout", required_argument, NULL, 'T' },
+	{ "control", required_argument, NULL, 'C' },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const char exec_synopsis[] =
 	"exec [-i|-n] [--command-timeout S] TARGET -- PROGRAM [ARG...]\n"
-	"       ppcp exec --all [--command-timeout S] -- PROGRAM [ARG...]";
+	"       ppcp exec --all [--command-timeout S] -- PROGRAM [ARG...]\n"
+	"       ppcp exec [--control PATH] @CLIENT_ID|@all -- PROGRAM [ARG...]   (on a controller)";
 
 int cmd_exec(struct cli *cli, int argc, char **argv)
 {

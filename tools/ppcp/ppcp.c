@@ -37,6 +37,8 @@ static const struct {
 	{ "ping", cmd_ping, "HEARTBEAT round trips to a server" },
 	{ "status", cmd_status, "show a server's status" },
 	{ "doctor", cmd_doctor, "say which step of finding and using a server fails" },
+	{ "agent", cmd_agent, "find a controller, stay connected, run what it asks under a local policy" },
+	{ "agents", cmd_agents, "on a controller: list the connected agents (exec @ID, @all)" },
 };
 
 static void show_usage(FILE *f, const char *prog)

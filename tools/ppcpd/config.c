@@ -35,7 +35,11 @@ enum opt_kind {
 	K_LEVEL,
 	K_U32,  /* integer in [min, max] */
 	K_SIZE, /* bytes, with an optional K/M/G/T (binary) suffix */
+	K_ADDRS, /* numeric addresses, comma-separated, repeatable (agent) */
 };
+
+/* Which program takes an option: 0 both, else one of these. */
+enum { SC_BOTH = 0, SC_DAEMON = 1, SC_AGENT = 2 };
 
 struct opt {
 	const char *name;
@@ -43,33 +47,43 @@ struct opt {
 	size_t off; /* of the field in struct pd_config */
 	uint64_t min, max;
 	const char *unit;
+	int scope; /* SC_* */
 };
 
 #define OFF(f) offsetof(struct pd_config, f)
 
 static const struct opt cfg_opts[] = {
-	{ "psk-file", K_PATH, OFF(psk_file), 0, 0, NULL },
-	{ "listen", K_LISTEN, 0, 0, 0, NULL },
-	{ "server-id", K_SERVER_ID, OFF(server_id), 0, 0, NULL },
-	{ "state-dir", K_PATH, OFF(state_dir), 0, 0, NULL },
-	{ "allow-exec", K_EXEC, 0, 0, 0, NULL },
-	{ "allow-shell", K_BOOL, OFF(allow_shell), 0, 0, NULL },
-	{ "file-root", K_PATH, OFF(file_root), 0, 0, NULL },
-	{ "allow-put", K_BOOL, OFF(allow_put), 0, 0, NULL },
-	{ "log-level", K_LEVEL, OFF(log_level), 0, 0, NULL },
-	{ "command-timeout", K_U32, OFF(command_timeout_s), 1, PD_MAX_COMMAND_TIMEOUT_S, "seconds" },
-	{ "max-output", K_SIZE, OFF(max_output), 1, UINT64_C(1) << 40, "bytes" },
-	{ "max-commands", K_U32, OFF(max_commands), 1, 1024, "commands" },
-	{ "max-transfers", K_U32, OFF(max_transfers), 1, 1024, "transfers" },
-	{ "max-file-size", K_SIZE, OFF(max_file_size), 0, PD_MAX_FILE_SIZE_LIMIT, "bytes" },
-	{ "max-sessions", K_U32, OFF(max_sessions), 1, 1000000, "sessions" },
-	{ "max-handshakes", K_U32, OFF(max_handshakes), 1, 1000000, "connections" },
-	{ "max-handshakes-per-ip", K_U32, OFF(max_handshakes_per_ip), 1, 1000000, "connections" },
-	{ "handshake-timeout", K_U32, OFF(handshake_timeout_ms), 100, 600000, "milliseconds" },
-	{ "idle-timeout", K_U32, OFF(idle_timeout_ms), 1000, 86400000, "milliseconds" },
-	{ "heartbeat", K_U32, OFF(heartbeat_ms), 100, 3600000, "milliseconds" },
-	{ "write-timeout", K_U32, OFF(write_timeout_ms), 1000, 3600000, "milliseconds" },
+	{ "psk-file", K_PATH, OFF(psk_file), 0, 0, NULL, SC_BOTH },
+	{ "listen", K_LISTEN, 0, 0, 0, NULL, SC_DAEMON },
+	{ "server-id", K_SERVER_ID, OFF(server_id), 0, 0, NULL, SC_BOTH },
+	{ "state-dir", K_PATH, OFF(state_dir), 0, 0, NULL, SC_DAEMON },
+	{ "allow-exec", K_EXEC, 0, 0, 0, NULL, SC_BOTH },
+	{ "allow-shell", K_BOOL, OFF(allow_shell), 0, 0, NULL, SC_BOTH },
+	{ "file-root", K_PATH, OFF(file_root), 0, 0, NULL, SC_BOTH },
+	{ "allow-put", K_BOOL, OFF(allow_put), 0, 0, NULL, SC_BOTH },
+	{ "log-level", K_LEVEL, OFF(log_level), 0, 0, NULL, SC_BOTH },
+	{ "command-timeout", K_U32, OFF(command_timeout_s), 1, PD_MAX_COMMAND_TIMEOUT_S, "seconds", SC_BOTH },
+	{ "max-output", K_SIZE, OFF(max_output), 1, UINT64_C(1) << 40, "bytes", SC_BOTH },
+	{ "max-commands", K_U32, OFF(max_commands), 1, 1024, "commands", SC_BOTH },
+	{ "max-transfers", K_U32, OFF(max_transfers), 1, 1024, "transfers", SC_BOTH },
+	{ "max-file-size", K_SIZE, OFF(max_file_size), 0, PD_MAX_FILE_SIZE_LIMIT, "bytes", SC_BOTH },
+	{ "max-sessions", K_U32, OFF(max_sessions), 1, 1000000, "sessions", SC_DAEMON },
+	{ "max-handshakes", K_U32, OFF(max_handshakes), 1, 1000000, "connections", SC_DAEMON },
+	{ "max-handshakes-per-ip", K_U32, OFF(max_handshakes_per_ip), 1, 1000000, "connections", SC_DAEMON },
+	{ "handshake-timeout", K_U32, OFF(handshake_timeout_ms), 100, 600000, "milliseconds", SC_BOTH },
+	{ "idle-timeout", K_U32, OFF(idle_timeout_ms), 1000, 86400000, "milliseconds", SC_BOTH },
+	{ "heartbeat", K_U32, OFF(heartbeat_ms), 100, 3600000, "milliseconds", SC_BOTH },
+	{ "write-timeout", K_U32, OFF(write_timeout_ms), 1000, 3600000, "milliseconds", SC_BOTH },
+	{ "accept-agents", K_BOOL, OFF(accept_agents), 0, 0, NULL, SC_DAEMON },
+	{ "control", K_PATH, OFF(control_path), 0, 0, NULL, SC_DAEMON },
+	{ "client-id", K_SERVER_ID, OFF(client_id), 0, 0, NULL, SC_AGENT },
+	{ "discover-addr", K_ADDRS, 0, 0, 0, NULL, SC_AGENT },
+	{ "port", K_U32, OFF(port), 1, 65535, "port", SC_AGENT },
 };
+
+/* "ppcpd", or "ppcp agent" (pd_config_load_agent). */
+static const char *cfg_prog = "ppcpd";
+static int cfg_scope = SC_DAEMON;
 #define NOPTS (sizeof(cfg_opts) / sizeof(cfg_opts[0]))
 
 /* Where a value came from: list options are reset when the source changes
@@ -83,8 +97,32 @@ struct cfg_state {
 	char file_err[512];
 };
 
+static void usage_agent(FILE *f)
+{
+	fprintf(f,
+		"usage: ppcp agent [--config FILE] [--psk-file FILE] [--server-id ID]\n"
+		"                  [--client-id ID] [--port N] [--discover-addr ADDR[,ADDR...]]...\n"
+		"                  [--allow-exec '*'|PROG[,PROG...]] [--allow-shell] [--file-root DIR]\n"
+		"                  [--allow-put] [--log-level error|warn|info|debug]\n"
+		"                  [--command-timeout S] [--max-output BYTES] [--max-commands N]\n"
+		"                  [--max-transfers N] [--max-file-size BYTES]\n"
+		"                  [--handshake-timeout MS] [--idle-timeout MS] [--heartbeat MS]\n"
+		"                  [--write-timeout MS]\n"
+		"\n"
+		"The seed diagram's direction: find a controller (a ppcpd with --accept-agents) by\n"
+		"discovery, keep one session open to it, reconnect by itself, and run what the\n"
+		"controller asks under this local policy (the options of ppcpd).  --server-id\n"
+		"names the controller to find; --client-id is this agent's id (default: the host\n"
+		"name).  PSK: --psk-file, else $PPCP_PSK_FILE, else ~/.config/ppcp/psk.\n"
+		"See ppcp(1).\n");
+}
+
 static void usage(FILE *f)
 {
+	if (cfg_scope == SC_AGENT) {
+		usage_agent(f);
+		return;
+	}
 	fprintf(f,
 		"usage: ppcpd [--config FILE] [--psk-file FILE] [--listen ADDR:PORT]...\n"
 		"             [--server-id ID] [--state-dir DIR]\n"
@@ -94,7 +132,7 @@ static void usage(FILE *f)
 		"             [--max-transfers N] [--max-file-size BYTES]\n"
 		"             [--max-sessions N] [--max-handshakes N] [--max-handshakes-per-ip N]\n"
 		"             [--handshake-timeout MS] [--idle-timeout MS] [--heartbeat MS]\n"
-		"             [--write-timeout MS]\n"
+		"             [--write-timeout MS] [--accept-agents] [--control PATH]\n"
 		"       ppcpd --help | --version\n"
 		"\n"
 		"The PPCP server: answers discovery on UDP, accepts PSK-authenticated sessions on\n"
@@ -115,14 +153,15 @@ static void cfg_die(const char *where, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "ppcpd: %s: %s\n", where, msg);
+	fprintf(stderr, "%s: %s: %s\n", cfg_prog, where, msg);
 	exit(2);
 }
 
 static const struct opt *cfg_find(const char *name, size_t len)
 {
 	for (size_t i = 0; i < NOPTS; i++)
-		if (strlen(cfg_opts[i].name) == len && strncmp(cfg_opts[i].name, name, len) == 0)
+		if (strlen(cfg_opts[i].name) == len && strncmp(cfg_opts[i].name, name, len) == 0 &&
+		    (cfg_opts[i].scope == SC_BOTH || cfg_opts[i].scope == cfg_scope))
 			return &cfg_opts[i];
 	return NULL;
 }
@@ -310,6 +349,8 @@ static const char *opt_hint(const struct opt *o, char *buf, size_t cap)
 		snprintf(buf, cap, "give a whole number from %llu to %llu (%s)",
 			 (unsigned long long)o->min, (unsigned long long)o->max, o->unit);
 		return buf;
+	case K_ADDRS:
+		return "give numeric addresses, comma-separated (e.g. 127.0.0.1)";
 	case K_SIZE:
 		snprintf(buf, cap, "give a number of bytes from %llu to %lluT, with an optional K, M, G or T suffix",
 			 (unsigned long long)o->min, (unsigned long long)(o->max >> 40));
@@ -336,7 +377,9 @@ static int opt_set(struct cfg_state *st, const struct opt *o, const char *v, int
 			c->nlisten = 0;
 		if (o->kind == K_EXEC)
 			exec_list_clear(c);
-	} else if (o->kind != K_LISTEN && o->kind != K_EXEC) {
+		if (o->kind == K_ADDRS)
+			c->ndiscover = 0;
+	} else if (o->kind != K_LISTEN && o->kind != K_EXEC && o->kind != K_ADDRS) {
 		snprintf(err, errlen, "given twice: keep one");
 		return -1;
 	}
@@ -381,6 +424,21 @@ static int opt_set(struct cfg_state *st, const struct opt *o, const char *v, int
 	case K_EXEC:
 		bad = parse_exec(c, v);
 		break;
+	case K_ADDRS: {
+		char *copy = pd_xstrdup(v), *save = NULL;
+
+		for (char *a = strtok_r(copy, ",", &save); a != NULL; a = strtok_r(NULL, ",", &save)) {
+			if (c->ndiscover >= PD_MAX_DISCOVER) {
+				bad = "lists too many addresses";
+				break;
+			}
+			snprintf(c->discover[c->ndiscover++], sizeof(c->discover[0]), "%s", a);
+		}
+		free(copy);
+		if (bad == NULL && c->ndiscover == 0)
+			bad = "is empty";
+		break;
+	}
 	case K_BOOL:
 		bad = parse_bool(v, (int *)((char *)c + o->off));
 		break;
@@ -429,7 +487,8 @@ static int cfg_ini_handler(void *user, const char *section, const char *name, co
 	if (st->file_err[0] != '\0')
 		return 0;
 	pd_log_safe(sname, sizeof(sname), name);
-	if (section[0] != '\0' && strcmp(section, "ppcpd") != 0) {
+	if (section[0] != '\0' && strcmp(section, "ppcpd") != 0 &&
+	    !(cfg_scope == SC_AGENT && strcmp(section, "agent") == 0)) {
 		snprintf(st->file_err, sizeof(st->file_err),
 			 "%s: section [%s] is not known: put keys at the top or under [ppcpd]", sname,
 			 pd_log_safe(ssec, sizeof(ssec), section));
@@ -508,7 +567,7 @@ static void cfg_finish(struct pd_config *c)
 	struct stat sb;
 	char safe[200];
 
-	if (c->nlisten == 0) {
+	if (c->nlisten == 0 && cfg_scope == SC_DAEMON) {
 		const char *defaults[] = { "0.0.0.0:9000", "[::]:9000" };
 		for (int i = 0; i < 2; i++)
 			(void)parse_listen(defaults[i], &c->listen[i]);
@@ -519,7 +578,33 @@ static void cfg_finish(struct pd_config *c)
 		c->state_dir = pd_xstrdup(PD_DEFAULT_STATE_DIR);
 	if (c->psk_file == NULL) {
 		env = getenv("PPCP_PSK_FILE");
-		c->psk_file = pd_xstrdup(env != NULL && env[0] != '\0' ? env : PD_DEFAULT_PSK_FILE);
+		if (env != NULL && env[0] != '\0') {
+			c->psk_file = pd_xstrdup(env);
+		} else if (cfg_scope == SC_AGENT) {
+			/* The CLI's default: ~/.config/ppcp/psk. */
+			const char *home = getenv("HOME");
+			char path[4096];
+
+			snprintf(path, sizeof(path), "%s/.config/ppcp/psk",
+				 home != NULL && home[0] != '\0' ? home : "/");
+			c->psk_file = pd_xstrdup(path);
+		} else {
+			c->psk_file = pd_xstrdup(PD_DEFAULT_PSK_FILE);
+		}
+	}
+	if (cfg_scope == SC_AGENT) {
+		if (c->port == 0)
+			c->port = 9000;
+		if (c->ndiscover == 0 && (env = getenv("PPCP_DISCOVER_ADDR")) != NULL) {
+			char *copy = pd_xstrdup(env), *save = NULL;
+
+			if (env[0] == '\0')
+				cfg_die("PPCP_DISCOVER_ADDR", "is set but empty: unset it to broadcast");
+			for (char *a = strtok_r(copy, ",", &save); a != NULL && c->ndiscover < PD_MAX_DISCOVER;
+			     a = strtok_r(NULL, ",", &save))
+				snprintf(c->discover[c->ndiscover++], sizeof(c->discover[0]), "%s", a);
+			free(copy);
+		}
 	}
 	if (c->heartbeat_ms >= c->idle_timeout_ms)
 		cfg_die("heartbeat",
@@ -565,12 +650,13 @@ void pd_config_load(struct pd_config *cfg, int argc, char **argv)
 			exit(0);
 		}
 		if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
-			printf("ppcpd %s (PPCP protocol version %d)\n", PPCP_VERSION_STRING,
+			printf("%s %s (PPCP protocol version %d)\n", cfg_prog, PPCP_VERSION_STRING,
 			       PPCP_PROTOCOL_VERSION);
 			exit(0);
 		}
 		if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
-			cfg_die(safe, "unexpected argument: ppcpd takes only options (see ppcpd --help)");
+			cfg_die(safe, "unexpected argument: %s takes only options (see %s --help)", cfg_prog,
+				cfg_prog);
 		name = a + 2;
 		eq = strchr(name, '=');
 		nlen = eq != NULL ? (size_t)(eq - name) : strlen(name);
@@ -591,7 +677,7 @@ void pd_config_load(struct pd_config *cfg, int argc, char **argv)
 		if (o == NULL) {
 			snprintf(where, sizeof(where), "%.*s", (int)(nlen + 2 < 100 ? nlen + 2 : 100), a);
 			pd_log_safe(safe, sizeof(safe), where);
-			cfg_die(safe, "unknown option: see ppcpd --help");
+			cfg_die(safe, "unknown option: see %s --help", cfg_prog);
 		}
 		if (eq != NULL)
 			value = eq + 1;
@@ -625,8 +711,17 @@ void pd_config_load(struct pd_config *cfg, int argc, char **argv)
 	cfg_finish(cfg);
 }
 
+void pd_config_load_agent(struct pd_config *cfg, int argc, char **argv)
+{
+	cfg_prog = "ppcp agent";
+	cfg_scope = SC_AGENT;
+	pd_config_load(cfg, argc, argv);
+}
+
 void pd_config_free(struct pd_config *c)
 {
+	free(c->control_path);
+	free(c->client_id);
 	free(c->config_file);
 	free(c->psk_file);
 	free(c->server_id);

@@ -176,7 +176,7 @@ static void disco_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const str
 	snprintf(pong.server_id, sizeof(pong.server_id), "%s", d->server_id);
 	snprintf(pong.hostname, sizeof(pong.hostname), "%s", d->hostname);
 	pong.port = u->port;
-	pong.capabilities = PPCP_EXT_ALL;
+	pong.capabilities = PPCP_EXT_ALL | (d->cfg->accept_agents ? PPCP_EXT_AGENT : 0);
 	pong.ts = (int64_t)time(NULL);
 	/* PROTOCOL.md §10.2: never larger than the PING. */
 	r = ppcp_pong_encode(&pong, out, (size_t)n, &len);

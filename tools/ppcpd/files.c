@@ -429,7 +429,9 @@ static struct pd_sfiles *fx_sfiles(struct pd_session *s, int create)
 
 	if (*sfp == NULL && create) {
 		*sfp = pd_xcalloc(1, sizeof(**sfp));
-		(*sfp)->next_stream = 2; /* PROTOCOL.md §9.5: the TCP server uses even numbers */
+		/* PROTOCOL.md §9.5: the TCP server uses even numbers, the TCP
+		 * client (ppcp agent) odd ones. */
+		(*sfp)->next_stream = pd_session_is_client(s) ? 1 : 2;
 	}
 	return *sfp;
 }
@@ -455,7 +457,7 @@ static uint32_t fx_new_stream(struct pd_sfiles *sf)
 	for (;;) {
 		uint32_t st = sf->next_stream;
 
-		sf->next_stream = st >= UINT32_MAX - 1 ? 2 : st + 2;
+		sf->next_stream = st >= UINT32_MAX - 1 ? ((st & 1u) ? 1 : 2) : st + 2;
 		if (fx_find_stream(sf, st) == NULL)
 			return st;
 	}

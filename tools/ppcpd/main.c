@@ -177,7 +177,7 @@ int main(int argc, char **argv)
 
 	if (pd_files_init(&d) != 0) {
 		status = 1;
-	} else if (pd_server_start(&d) != 0) {
+	} else if (pd_server_start(&d) != 0 || pd_ctl_start(&d) != 0) {
 		status = 1;
 		pd_server_shutdown(&d);
 	} else {
@@ -198,6 +198,7 @@ int main(int argc, char **argv)
 	pd_server_free(&d);
 	pd_disco_free(&d);
 	pd_files_free(&d);
+	pd_ctl_free(&d);
 	ppcp_wipe(d.psk, sizeof(d.psk));
 	if (status == 0)
 		pd_info("stopped");

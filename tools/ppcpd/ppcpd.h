@@ -31,6 +31,7 @@
 /* ---- limits and defaults ------------------------------------------------ */
 enum {
 	PD_MAX_LISTEN = 16,
+	PD_MAX_DISCOVER = 32,
 	PD_DEFAULT_COMMAND_TIMEOUT_S = 600,
 	PD_MAX_COMMAND_TIMEOUT_S = 86400,
 	PD_DEFAULT_MAX_COMMANDS = 16,
@@ -104,12 +105,24 @@ struct pd_config {
 	uint32_t idle_timeout_ms;
 	uint32_t heartbeat_ms;
 	uint32_t write_timeout_ms;
+	/* controller (PROTOCOL.md §11 "agent"): accept agents, control socket */
+	int accept_agents;
+	char *control_path; /* NULL: pd_control_default_path() */
+	/* ppcp agent only */
+	char *client_id;    /* announced in AUTH; NULL: the host name */
+	char discover[PD_MAX_DISCOVER][64]; /* PING only these (else broadcast) */
+	size_t ndiscover;
+	uint32_t port;      /* the controller's port (default 9000) */
 };
 
 /* Parse argv and the configuration file into cfg (flags win).  On --help
  * or --version prints and exits 0; on any error prints one line and exits 2.
  * Nothing else is ever printed. */
 void pd_config_load(struct pd_config *cfg, int argc, char **argv);
+/* The same for `ppcp agent` (argv[0] "agent"): the policy options, and
+ * --server-id (the controller to find), --client-id, --port,
+ * --discover-addr instead of the listeners.  Messages say "ppcp agent". */
+void pd_config_load_agent(struct pd_config *cfg, int argc, char **argv);
 void pd_config_free(struct pd_config *cfg);
 
 /* ---- ident.c ------------------------------------------------------------ */
@@ -138,11 +151,30 @@ struct pd_daemon {
 	struct pd_disco *disco;
 	struct pd_cmd *cmds; /* every command alive, with or without a session (exec.c) */
 	struct pd_files *files; /* NULL without file-root (files.c) */
+	struct pd_ctl *ctl;     /* controller (accept-agents): agents, control socket */
+	struct pd_agent *agent; /* ppcp agent: the outgoing session (agent.c) */
 };
 
 /* Bind every listener (TCP, and UDP on the same address and port).
  * 0, or -1 after logging what failed. */
 int pd_server_start(struct pd_daemon *d);
+/* The session table without listeners (ppcp agent); pd_server_start calls it. */
+void pd_server_init(struct pd_daemon *d);
+/* The TCP port of the first listener (after pd_server_start), else 0. */
+uint16_t pd_server_port(const struct pd_daemon *d);
+/* ppcp agent: connect to addr and run the client handshake (expect_id:
+ * the controller's server_id, or NULL).  The session is in the table at
+ * once; its end (also a failed connect) calls pd_agent_on_closed(). */
+int pd_session_connect(struct pd_daemon *d, const struct sockaddr *addr, const char *expect_id,
+		       const char *client_id, struct pd_session **out);
+/* BYE when established, then close; else close at once. */
+void pd_session_drop(struct pd_session *s, const char *why);
+int pd_session_is_client(const struct pd_session *s);
+/* Our side's address of the connection: 0 or a libuv error. */
+int pd_session_sockname(struct pd_session *s, struct sockaddr_storage *out);
+const struct sockaddr *pd_session_peer(const struct pd_session *s);
+void **pd_session_ctl(struct pd_session *s);
+int64_t pd_session_last_heard(const struct pd_session *s);
 /* SIGTERM/SIGINT: stop listening, BYE to every established session, kill
  * every command; the loop ends once everything is flushed or after
  * PD_SHUTDOWN_GRACE_MS. */
@@ -242,6 +274,29 @@ struct pd_disco;
 int pd_disco_add(struct pd_daemon *d, const struct sockaddr *addr, int wildcard, uint16_t port);
 void pd_disco_close(struct pd_daemon *d);
 void pd_disco_free(struct pd_daemon *d);
+
+/* ---- control.c: the controller side of agents -------------------------- */
+struct pd_ctl;
+/* accept-agents: open the control socket (cfg->control_path, else the
+ * default for the listening port).  0, or -1 after logging. */
+int pd_ctl_start(struct pd_daemon *d);
+void pd_ctl_close(struct pd_daemon *d);
+void pd_ctl_free(struct pd_daemon *d);
+/* The default control socket of a controller on port. */
+void pd_control_default_path(uint16_t port, char *out, size_t cap);
+/* An established session agreed on "agent" / it ends. */
+void pd_ctl_agent_up(struct pd_session *s);
+void pd_ctl_agent_down(struct pd_session *s);
+/* A message / binary record of an agent: 1 when it answered the controller. */
+int pd_ctl_on_message(struct pd_session *s, const ppcp_msg *m);
+int pd_ctl_on_binary(struct pd_session *s, const uint8_t *data, size_t len);
+
+/* ---- agent.c: ppcp agent ------------------------------------------------- */
+struct pd_agent;
+/* `ppcp agent ...` (argv[0] "agent"): the process's exit status. */
+int pd_agent_main(int argc, char **argv);
+void pd_agent_on_established(struct pd_session *s);
+void pd_agent_on_closed(struct pd_session *s);
 
 /* ---- small helpers ------------------------------------------------------ */
 void *pd_xmalloc(size_t n);

@@ -105,6 +105,11 @@ struct pd_session {
 	uint64_t finish_deadline;
 	struct pd_cmd *cmds; /* exec.c's list */
 	struct pd_sfiles *files; /* files.c's transfers */
+	int client_role;    /* an outgoing session (ppcp agent): we are the client */
+	int connected;      /* client role: the TCP connect finished */
+	uv_connect_t connect_req;
+	int64_t last_heard; /* Unix time of the last message received */
+	void *ctl;          /* controller: this agent's entry (control.c) */
 };
 
 struct wreq {
@@ -393,6 +398,10 @@ static void sess_close(struct pd_session *s)
 	sess_hs_done(s, 0);
 	pd_exec_detach_all(s);
 	pd_files_detach_all(s);
+	if (s->ctl != NULL)
+		pd_ctl_agent_down(s);
+	if (s->client_role)
+		pd_agent_on_closed(s);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -411,7 +420,7 @@ void pd_session_flush(struct pd_session *s)
 
 	if (s == NULL || s->closing)
 		return;
-	r = sess_write_out(s);
+	r = s->client_role && !s->connected ? 0 : sess_write_out(s);
 	if (r != 0) {
 		sess_broken(s, "write", r);
 		return;
@@ -481,7 +490,7 @@ static void sess_update_reading(struct pd_session *s)
 	size_t stdin_pending, disk_pending;
 	int want;
 
-	if (s->closing || s->finishing)
+	if (s->closing || s->finishing || (s->client_role && !s->connected))
 		return;
 	stdin_pending = pd_exec_stdin_pending(s);
 	disk_pending = pd_files_write_pending(s);
@@ -555,10 +564,17 @@ static void sess_on_established(ppcp_conn *c, void *user)
 	uint32_t ext = ppcp_conn_extensions(c);
 
 	sess_hs_done(s, 0);
-	pd_info("session %s established (client '%s'%s%s)", s->name,
+	s->last_heard = (int64_t)time(NULL);
+	pd_info("session %s established (%s '%s'%s%s%s)", s->name,
+		s->client_role ? "controller" : "client",
 		pd_log_safe(cid, sizeof(cid), ppcp_conn_peer_id(c)),
 		ext & PPCP_EXT_KEY_UPDATE ? ", key-update" : "",
-		ext & PPCP_EXT_BINARY_DATA ? ", binary-data" : "");
+		ext & PPCP_EXT_BINARY_DATA ? ", binary-data" : "",
+		ext & PPCP_EXT_AGENT ? ", agent" : "");
+	if (s->client_role)
+		pd_agent_on_established(s);
+	else if ((ext & PPCP_EXT_AGENT) && s->d->ctl != NULL)
+		pd_ctl_agent_up(s);
 }
 
 static void sess_on_message(ppcp_conn *c, const ppcp_msg *m, void *user)
@@ -569,6 +585,10 @@ static void sess_on_message(ppcp_conn *c, const ppcp_msg *m, void *user)
 	(void)c;
 	if (s->closing || s->finishing)
 		return; /* the rest of a read after a fatal error */
+	s->last_heard = (int64_t)time(NULL);
+	/* Controller: answers of agents to what the control socket sent. */
+	if (s->ctl != NULL && pd_ctl_on_message(s, m))
+		return;
 	switch (m->type) {
 	case PPCP_MSG_COMMAND:
 		pd_command_dispatch(s, m);
@@ -611,6 +631,9 @@ static void sess_on_binary(ppcp_conn *c, const uint8_t *data, size_t len, void *
 	(void)c;
 	if (s->closing || s->finishing)
 		return;
+	s->last_heard = (int64_t)time(NULL);
+	if (s->ctl != NULL && pd_ctl_on_binary(s, data, len))
+		return;
 	pd_files_binary(s, data, len);
 }
 
@@ -618,6 +641,29 @@ static int64_t sess_unix_time(void *user)
 {
 	(void)user;
 	return (int64_t)time(NULL);
+}
+
+/* The engine's configuration shared by both roles. */
+static void sess_config(struct pd_daemon *d, struct pd_session *s, ppcp_config *pc,
+			enum ppcp_role role)
+{
+	const struct pd_config *cfg = d->cfg;
+
+	ppcp_config_init(pc, role);
+	pc->psk = d->psk;
+	pc->psk_len = sizeof(d->psk);
+	pc->handshake_timeout_ms = cfg->handshake_timeout_ms;
+	pc->heartbeat_ms = cfg->heartbeat_ms;
+	pc->idle_timeout_ms = cfg->idle_timeout_ms;
+	/* Server: a controller offers "agent" (the engine answers with the
+	 * intersection); client: an agent always offers it. */
+	if (role == PPCP_ROLE_CLIENT || cfg->accept_agents)
+		pc->extensions = PPCP_EXT_ALL | PPCP_EXT_AGENT;
+	pc->unix_time = sess_unix_time;
+	pc->cb.on_established = sess_on_established;
+	pc->cb.on_message = sess_on_message;
+	pc->cb.on_binary = sess_on_binary;
+	pc->user = s;
 }
 
 /* ---- accepting ----------------------------------------------------------- */
@@ -701,19 +747,9 @@ static void srv_on_connection(uv_stream_t *server, int status)
 		return;
 	}
 
-	ppcp_config_init(&pc, PPCP_ROLE_SERVER);
-	pc.psk = d->psk;
-	pc.psk_len = sizeof(d->psk);
+	sess_config(d, s, &pc, PPCP_ROLE_SERVER);
 	pc.server_id = d->server_id;
-	pc.handshake_timeout_ms = cfg->handshake_timeout_ms;
-	pc.heartbeat_ms = cfg->heartbeat_ms;
-	pc.idle_timeout_ms = cfg->idle_timeout_ms;
-	pc.unix_time = sess_unix_time;
 	pc.pong = &lis->pong;
-	pc.cb.on_established = sess_on_established;
-	pc.cb.on_message = sess_on_message;
-	pc.cb.on_binary = sess_on_binary;
-	pc.user = s;
 	r = ppcp_conn_new(&s->conn, &pc, uv_now(d->loop));
 	if (r != 0) {
 		pd_error("cannot create a session for %s: %s", s->name, ppcp_strerror(r));
@@ -802,7 +838,7 @@ static int srv_listen_one(struct pd_daemon *d, const struct pd_listen *la)
 		l->pong.server_id = d->server_id;
 		l->pong.hostname = d->hostname;
 		l->pong.port = addr_port((struct sockaddr *)&ss);
-		l->pong.capabilities = PPCP_EXT_ALL;
+		l->pong.capabilities = PPCP_EXT_ALL | (d->cfg->accept_agents ? PPCP_EXT_AGENT : 0);
 		srv->lis[srv->nlis++] = l;
 		pd_info("listening on %s (TCP sessions, UDP discovery)", l->name);
 		return 0;
@@ -810,12 +846,136 @@ static int srv_listen_one(struct pd_daemon *d, const struct pd_listen *la)
 	return r;
 }
 
+void pd_server_init(struct pd_daemon *d)
+{
+	if (d->srv == NULL)
+		d->srv = pd_xcalloc(1, sizeof(*d->srv));
+}
+
+uint16_t pd_server_port(const struct pd_daemon *d)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	if (d->srv == NULL || d->srv->nlis == 0 ||
+	    uv_tcp_getsockname(&d->srv->lis[0]->tcp, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	return addr_port((struct sockaddr *)&ss);
+}
+
+/* ---- outgoing sessions (ppcp agent) ---------------------------------------- */
+
+static void sess_on_connect(uv_connect_t *req, int status)
+{
+	struct pd_session *s = req->data;
+
+	if (status == UV_ECANCELED || s->closing)
+		return;
+	if (status < 0) {
+		pd_info("cannot connect to %s: %s", s->name, uv_strerror(status));
+		sess_close(s);
+		return;
+	}
+	s->connected = 1;
+	uv_tcp_nodelay(&s->tcp, 1);
+	pd_debug("connected to %s: handshake", s->name);
+	pd_session_flush(s); /* the CLIENT_HELLO, and start reading */
+}
+
+int pd_session_connect(struct pd_daemon *d, const struct sockaddr *addr, const char *expect_id,
+		       const char *client_id, struct pd_session **out)
+{
+	struct pd_server *srv = d->srv;
+	struct pd_session *s = pd_xcalloc(1, sizeof(*s));
+	ppcp_config pc;
+	int r;
+
+	s->d = d;
+	s->client_role = 1;
+	memcpy(&s->peer, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							   : sizeof(struct sockaddr_in));
+	pd_addr_str(addr, s->name, sizeof(s->name));
+	sess_config(d, s, &pc, PPCP_ROLE_CLIENT);
+	pc.server_id = expect_id;
+	pc.client_id = client_id;
+	r = ppcp_conn_new(&s->conn, &pc, uv_now(d->loop));
+	if (r != 0) {
+		pd_error("cannot create a session for %s: %s", s->name, ppcp_strerror(r));
+		free(s);
+		return r;
+	}
+	uv_tcp_init(d->loop, &s->tcp);
+	s->tcp.data = s;
+	uv_timer_init(d->loop, &s->timer);
+	s->timer.data = s;
+	s->nhandles = 2;
+	s->prev_state = PPCP_ST_CLIENT_EXPECT_SERVER_HELLO;
+	s->next = srv->sessions;
+	if (srv->sessions != NULL)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+	s->connect_req.data = s;
+	*out = s;
+	r = uv_tcp_connect(&s->connect_req, &s->tcp, addr, sess_on_connect);
+	if (r != 0) {
+		pd_info("cannot connect to %s: %s", s->name, uv_strerror(r));
+		sess_close(s); /* the agent hears of it through pd_agent_on_closed */
+		return 0;
+	}
+	sess_arm(s);
+	return 0;
+}
+
+void pd_session_drop(struct pd_session *s, const char *why)
+{
+	if (s->closing)
+		return;
+	pd_info("session %s: %s: closing", s->name, why);
+	if (!s->finishing && ppcp_conn_state(s->conn) == PPCP_ST_ESTABLISHED) {
+		s->local_close = 1;
+		(void)ppcp_conn_close(s->conn, why);
+		pd_session_flush(s);
+		if (!s->closing)
+			sess_finish(s);
+		return;
+	}
+	sess_close(s);
+}
+
+int pd_session_sockname(struct pd_session *s, struct sockaddr_storage *out)
+{
+	int len = sizeof(*out);
+
+	return uv_tcp_getsockname(&s->tcp, (struct sockaddr *)out, &len);
+}
+
+int pd_session_is_client(const struct pd_session *s)
+{
+	return s->client_role;
+}
+
+const struct sockaddr *pd_session_peer(const struct pd_session *s)
+{
+	return (const struct sockaddr *)&s->peer;
+}
+
+void **pd_session_ctl(struct pd_session *s)
+{
+	return &s->ctl;
+}
+
+int64_t pd_session_last_heard(const struct pd_session *s)
+{
+	return s->last_heard;
+}
+
 int pd_server_start(struct pd_daemon *d)
 {
 	const struct pd_config *cfg = d->cfg;
 	struct rlimit rl;
 
-	d->srv = pd_xcalloc(1, sizeof(*d->srv));
+	pd_server_init(d);
 	/* Every session is a descriptor, every command three more. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -879,6 +1039,7 @@ void pd_server_shutdown(struct pd_daemon *d)
 		lis_close(srv->lis[i]);
 	srv->nlis = 0;
 	pd_disco_close(d);
+	pd_ctl_close(d);
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->finishing || s->closing)
