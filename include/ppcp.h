@@ -481,7 +481,15 @@ typedef struct ppcp_server_info {
 	uint16_t port;      /* TCP port from the PONG */
 	ppcp_pong pong;
 	uint32_t rtt_us;    /* PING to PONG */
+	char path[12];      /* which PING it answered: "unicast", "broadcast", "multicast" */
 } ppcp_server_info;
+
+/* ppcp_find_options.flags: PING these too, in the same call (a targeted
+ * search then ends at the first answer from any of them). */
+enum {
+	PPCP_FIND_BROADCAST = 1u << 0, /* 255.255.255.255 and each interface's broadcast */
+	PPCP_FIND_MULTICAST = 1u << 1, /* 239.255.80.67 and ff02::5050 on each interface */
+};
 
 typedef struct ppcp_find_options {
 	/* Unicast addresses to PING instead of broadcasting.  NULL: use
@@ -492,6 +500,7 @@ typedef struct ppcp_find_options {
 	size_t naddrs;
 	const char *target; /* only this server_id answers; NULL = any */
 	int timeout_ms;     /* 0 = 1000 */
+	unsigned flags;     /* PPCP_FIND_*: also broadcast / multicast, with addrs */
 } ppcp_find_options;
 
 /* ppcp_find_server - send PINGs to UDP port and collect PONGs until the

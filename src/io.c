@@ -50,6 +50,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -828,6 +829,7 @@ out:
 struct io_dest {
 	struct sockaddr_storage ss;
 	socklen_t sl;
+	char kind; /* 'u'nicast, 'b'roadcast, 'm'ulticast: the PING id's last letter */
 };
 
 /* Add a destination unless it is already listed.  0 or PPCP_ERR_INVAL when
@@ -884,6 +886,41 @@ static int io_dests_from_list(const char *list, uint16_t port, struct io_dest *d
 /* Broadcast destinations: 255.255.255.255 and the directed broadcast
  * address of every IPv4 interface that has one.  Only taken when the
  * caller gave no address and PPCP_DISCOVER_ADDR is unset. */
+/* PROTOCOL.md §10.4: the IPv4 group, and the IPv6 link-local group on every
+ * interface that has IPv6 and multicast. */
+static int io_dests_multicast(uint16_t port, struct io_dest *d, size_t *n)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct ifaddrs *ifa = NULL, *i;
+
+	memset(&ss, 0, sizeof(ss));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	inet_pton(AF_INET, "239.255.80.67", &sin->sin_addr);
+	(void)io_dest_add(d, n, &ss, sizeof(*sin));
+	if (getifaddrs(&ifa) != 0)
+		return 0;
+	for (i = ifa; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET6 ||
+		    !(i->ifa_flags & IFF_UP) || !(i->ifa_flags & IFF_MULTICAST) ||
+		    (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		memset(&ss, 0, sizeof(ss));
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		inet_pton(AF_INET6, "ff02::5050", &sin6->sin6_addr);
+		sin6->sin6_scope_id = if_nametoindex(i->ifa_name);
+		if (sin6->sin6_scope_id == 0)
+			continue;
+		if (io_dest_add(d, n, &ss, sizeof(*sin6)) < 0)
+			break;
+	}
+	freeifaddrs(ifa);
+	return 0;
+}
+
 static int io_dests_broadcast(uint16_t port, struct io_dest *d, size_t *n)
 {
 	struct sockaddr_storage ss;
@@ -932,6 +969,7 @@ static int io_udp_socket(int family, int broadcast)
 static int io_collect(int fd, const char *ping_id, const char *target, uint64_t t0_us,
 		      ppcp_server_info *out, size_t max, size_t *n, size_t *budget)
 {
+	size_t base = strlen(ping_id);
 	uint8_t buf[PPCP_PING_MAX + 1];
 
 	while (*budget > 0) {
@@ -951,7 +989,10 @@ static int io_collect(int fd, const char *ping_id, const char *target, uint64_t 
 			continue;
 		if (ppcp_pong_decode(buf, (size_t)r, &pong) != 0)
 			continue;
-		if (strcmp(pong.id, ping_id) != 0)
+		/* Our id, then '.' and the kind of PING it answers. */
+		if (strncmp(pong.id, ping_id, base) != 0 || pong.id[base] != '.' ||
+		    strchr("ubm", pong.id[base + 1]) == NULL || pong.id[base + 1] == '\0' ||
+		    pong.id[base + 2] != '\0')
 			continue;
 		for (i = 0; i < *n; i++)
 			if (strcmp(out[i].pong.server_id, pong.server_id) == 0)
@@ -966,6 +1007,10 @@ static int io_collect(int fd, const char *ping_id, const char *target, uint64_t 
 				continue;
 			si->port = pong.port;
 			si->pong = pong;
+			snprintf(si->path, sizeof(si->path), "%s",
+				 pong.id[base + 1] == 'b'   ? "broadcast"
+				 : pong.id[base + 1] == 'm' ? "multicast"
+							    : "unicast");
 			si->rtt_us = rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt;
 			(*n)++;
 		}
@@ -983,13 +1028,15 @@ int ppcp_find_server(uint16_t port, const ppcp_find_options *opt, ppcp_server_in
 	struct io_dest dests[IO_FIND_MAX_ADDRS];
 	size_t ndest = 0, i, sent = 0, budget = IO_FIND_MAX_DGRAMS;
 	int fds[2] = { -1, -1 }; /* IPv4, IPv6 */
-	int broadcast = 0, ret = 0, timeout_ms;
+	int ret = 0, timeout_ms;
+	unsigned flags = opt != NULL ? opt->flags : 0;
 	const char *target = opt != NULL ? opt->target : NULL;
 	const char *env;
 	ppcp_ping ping;
-	uint8_t pkt[PPCP_PING_MAX];
+	char base[2 * 8 + 1];
+	uint8_t pkt[3][PPCP_PING_MAX];
 	uint8_t rnd[8];
-	size_t pktlen;
+	size_t pktlen[3], mark;
 	uint64_t t0_us, deadline;
 
 	if (n != NULL)
@@ -1025,9 +1072,20 @@ int ppcp_find_server(uint16_t port, const ppcp_find_options *opt, ppcp_server_in
 		if (ret < 0)
 			return ret;
 	} else {
-		broadcast = 1;
-		(void)io_dests_broadcast(port, dests, &ndest);
+		flags |= PPCP_FIND_BROADCAST;
 	}
+	for (i = 0; i < ndest; i++)
+		dests[i].kind = 'u';
+	mark = ndest;
+	if (flags & PPCP_FIND_BROADCAST)
+		(void)io_dests_broadcast(port, dests, &ndest);
+	for (i = mark; i < ndest; i++)
+		dests[i].kind = 'b';
+	mark = ndest;
+	if (flags & PPCP_FIND_MULTICAST)
+		(void)io_dests_multicast(port, dests, &ndest);
+	for (i = mark; i < ndest; i++)
+		dests[i].kind = 'm';
 
 	/* The PING (PROTOCOL.md §10.1), with a fresh random id. */
 	memset(&ping, 0, sizeof(ping));
@@ -1035,7 +1093,7 @@ int ppcp_find_server(uint16_t port, const ppcp_find_options *opt, ppcp_server_in
 	if (ret < 0)
 		return ret;
 	for (i = 0; i < sizeof(rnd); i++)
-		snprintf(ping.id + 2 * i, 3, "%02x", rnd[i]);
+		snprintf(base + 2 * i, 3, "%02x", rnd[i]);
 	ppcp_hostname_ident(ping.hostname);
 	memcpy(ping.client_id, ping.hostname, sizeof(ping.client_id));
 	snprintf(ping.version, sizeof(ping.version), "%s", PPCP_VERSION_STRING);
@@ -1045,20 +1103,28 @@ int ppcp_find_server(uint16_t port, const ppcp_find_options *opt, ppcp_server_in
 		snprintf(ping.target, sizeof(ping.target), "%s", target);
 	}
 	ping.ts = (int64_t)time(NULL);
-	ret = ppcp_ping_encode(&ping, pkt, sizeof(pkt), &pktlen);
-	if (ret < 0)
-		return ret;
+	/* One PING per kind of destination: its id ends in .u, .b or .m, so
+	 * the PONG says which path reached the server. */
+	for (i = 0; i < 3; i++) {
+		snprintf(ping.id, sizeof(ping.id), "%s.%c", base, "ubm"[i]);
+		ret = ppcp_ping_encode(&ping, pkt[i], sizeof(pkt[i]), &pktlen[i]);
+		if (ret < 0)
+			return ret;
+	}
 
 	t0_us = io_now_us();
 	for (i = 0; i < ndest; i++) {
 		int fam = dests[i].ss.ss_family == AF_INET6 ? 1 : 0;
+		int k = dests[i].kind == 'b' ? 1 : dests[i].kind == 'm' ? 2 : 0;
 
+		/* SO_BROADCAST on IPv4 also lets a directed broadcast address
+		 * given by the caller through. */
 		if (fds[fam] < 0)
-			fds[fam] = io_udp_socket(fam ? AF_INET6 : AF_INET, broadcast);
+			fds[fam] = io_udp_socket(fam ? AF_INET6 : AF_INET, !fam);
 		if (fds[fam] < 0)
 			continue;
-		if (sendto(fds[fam], pkt, pktlen, MSG_NOSIGNAL, (struct sockaddr *)&dests[i].ss,
-			   dests[i].sl) == (ssize_t)pktlen)
+		if (sendto(fds[fam], pkt[k], pktlen[k], MSG_NOSIGNAL, (struct sockaddr *)&dests[i].ss,
+			   dests[i].sl) == (ssize_t)pktlen[k])
 			sent++;
 	}
 	if (sent == 0) {
@@ -1092,7 +1158,7 @@ int ppcp_find_server(uint16_t port, const ppcp_find_options *opt, ppcp_server_in
 		}
 		for (i = 0; i < np && !done; i++)
 			if (pfd[i].revents != 0)
-				done = io_collect(pfd[i].fd, ping.id, target, t0_us, out, max, n,
+				done = io_collect(pfd[i].fd, base, target, t0_us, out, max, n,
 						  &budget);
 		if (done)
 			break;

@@ -698,6 +698,9 @@ static void test_find_server_collects_our_pongs_once_per_server(void **state)
 	assert_true(ppcp__valid_ident(r.ping.client_id));
 	assert_true(ppcp__valid_ident(r.ping.hostname));
 	assert_true(strlen(r.ping.id) >= 8);
+	/* The id says which kind of PING it was; the answer reports the path. */
+	assert_string_equal(r.ping.id + strlen(r.ping.id) - 2, ".u");
+	assert_string_equal(out[0].path, "unicast");
 
 	assert_int_equal(n, 2); /* the decoy ignored, srv-a once */
 	assert_string_equal(out[0].pong.server_id, "srv-a");
