@@ -10,14 +10,15 @@
  *     239.255.80.67, and ff02::5050 on every interface that has IPv6), and
  *     the cached addresses by unicast.
  *
- * ppcp_find_server() broadcasts only when it is given no address at all, and
- * does not say which destination a PONG answered; so each kind of
- * destination gets its own call, the calls run at the same time in threads
- * (each blocks in its own poll()), and the path of an answer is the kind of
- * the call that got it, refined by its source address (an answer from a
- * cached address is "cached").  The TCP scan (scan.c) runs meanwhile in the
- * calling thread.  A targeted call returns at its target's first PONG; the
- * others run to the timeout, so a targeted search costs at most --timeout.
+ * Normally one ppcp_find_server() call PINGs every destination at once
+ * (unicast addresses, and with PPCP_FIND_BROADCAST | PPCP_FIND_MULTICAST the
+ * broadcast and multicast ones) and reports the path of each answer, so a
+ * targeted search returns at the target's first PONG from any path; an
+ * answer from a cached address is then called "cached".  After a failed
+ * handshake (per_address) every unicast address gets a call of its own in a
+ * thread, since one call keeps one answer per server_id: the next candidate
+ * must not hide behind an impostor that answered first.  The TCP scan
+ * (scan.c) runs meanwhile in the calling thread.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,7 +37,8 @@
 enum { DISCO_MAX_ADDRS = 64 }; /* what one ppcp_find_server call accepts */
 
 struct disco_call {
-	const char *kind;                 /* path of its answers */
+	const char *kind;                 /* path of its answers; NULL: as reported */
+	unsigned flags;                   /* PPCP_FIND_* */
 	const char *addrs[DISCO_MAX_ADDRS]; /* NULL list: broadcast */
 	size_t naddrs;
 	int broadcast;
@@ -112,8 +114,9 @@ static void *disco_thread(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	memset(&fo, 0, sizeof(fo));
-	fo.addrs = c->broadcast ? NULL : c->addrs;
+	fo.addrs = c->broadcast || c->naddrs == 0 ? NULL : c->addrs;
 	fo.naddrs = c->broadcast ? 0 : c->naddrs;
+	fo.flags = c->flags;
 	fo.target = c->target;
 	fo.timeout_ms = c->timeout_ms;
 	c->ret = ppcp_find_server(c->port, &fo, c->res, CLI_MAX_FOUND, &c->n);
@@ -212,6 +215,22 @@ int disco_run(const struct cli *cli, struct disco_req *req, struct found *out, s
 	int ret = 0;
 
 	*n = 0;
+	if (!req->per_address) {
+		/* Everything in one call (one poll): the first answer of the
+		 * target ends the search, whatever path it came by. */
+		struct disco_call *c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			goto nomem;
+		for (i = 0; i < cli->ndiscover && c->naddrs < DISCO_MAX_ADDRS; i++)
+			c->addrs[c->naddrs++] = cli->discover[i];
+		for (i = 0; i < req->ncached && c->naddrs < DISCO_MAX_ADDRS; i++)
+			if (!addr_in(req->cached[i], c->addrs, c->naddrs))
+				c->addrs[c->naddrs++] = req->cached[i];
+		if (cli->ndiscover == 0)
+			c->flags = PPCP_FIND_BROADCAST | PPCP_FIND_MULTICAST;
+		calls[nc++] = c;
+		goto start;
+	}
 	if (cli->ndiscover > 0 || req->ncached > 0) {
 		struct disco_call *c = calloc(1, sizeof(*c));
 		if (c == NULL)
@@ -266,10 +285,11 @@ int disco_run(const struct cli *cli, struct disco_req *req, struct found *out, s
 			}
 		}
 	}
+start:
 	for (i = 0; i < nc; i++) {
 		struct disco_call *c = calls[i];
 
-		if (!c->broadcast && c->naddrs == 0) {
+		if (!c->broadcast && c->naddrs == 0 && c->flags == 0) {
 			c->ret = PPCP_ERR_NOT_FOUND;
 			continue;
 		}
@@ -303,14 +323,14 @@ out:
 					     "IPv6 address: check --discover-addr / "
 					     "$PPCP_DISCOVER_ADDR");
 			else
-				cli_info(cli, 1, "discovery by %s: %s", c->kind,
-					 ppcp_strerror(c->ret));
+				cli_info(cli, 1, "discovery by %s: %s",
+					 c->kind != NULL ? c->kind : "PING", ppcp_strerror(c->ret));
 			if (c->ret == PPCP_ERR_ADDR)
 				ret = -1;
 			continue;
 		}
 		for (k = 0; k < c->n; k++) {
-			const char *path = c->kind;
+			const char *path = c->kind != NULL ? c->kind : c->res[k].path;
 
 			if (req->ncached > 0 && addr_in(c->res[k].address, req->cached, req->ncached) &&
 			    !(cli->ndiscover > 0 &&
