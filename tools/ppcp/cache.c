@@ -63,9 +63,17 @@ static json_t *cache_load(void)
 	if (cache_path(path, sizeof(path)) == 0) {
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd >= 0) {
+			/* One read of the whole file (json_loadfd reads a byte
+			 * at a time). */
 			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-			    st.st_size <= CACHE_MAX_BYTES)
-				root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+			    st.st_size <= CACHE_MAX_BYTES) {
+				char *buf = malloc((size_t)st.st_size + 1);
+				ssize_t r = buf != NULL ? read(fd, buf, (size_t)st.st_size) : -1;
+				if (r == st.st_size)
+					root = json_loadb(buf, (size_t)r, JSON_REJECT_DUPLICATES,
+							  &jerr);
+				free(buf);
+			}
 			close(fd);
 		}
 	}
@@ -195,7 +203,9 @@ static int cache_save(json_t *root)
 			goto out_unlink;
 		off += (size_t)w;
 	}
-	if (write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+	/* No fsync: the rename keeps the file whole, and a cache that loses
+	 * its last update in a crash costs one discovery. */
+	if (write(fd, "\n", 1) != 1)
 		goto out_unlink;
 	if (close(fd) != 0) {
 		fd = -1;
@@ -249,6 +259,21 @@ void cache_remember(const struct cli *cli, const char *server_id, const char *ho
 	root = cache_load();
 	servers = json_object_get(root, "servers");
 	v = json_object_get(servers, server_id);
+	if (v != NULL && json_is_object(v)) {
+		/* Nothing new and seen within the hour: leave the file alone
+		 * (every exec would otherwise rewrite it). */
+		const char *first = json_string_value(json_array_get(json_object_get(v, "addresses"), 0));
+		const char *host = json_string_value(json_object_get(v, "hostname"));
+		json_int_t seen = json_integer_value(json_object_get(v, "seen"));
+		if (first != NULL && strcmp(first, address) == 0 &&
+		    json_integer_value(json_object_get(v, "port")) == port &&
+		    (hostname == NULL || hostname[0] == '\0' ||
+		     (host != NULL && strcmp(host, hostname) == 0)) &&
+		    (json_int_t)time(NULL) - seen < 3600 && (json_int_t)time(NULL) >= seen) {
+			json_decref(root);
+			return;
+		}
+	}
 	if (v == NULL || !json_is_object(v)) {
 		v = json_object();
 		json_object_set_new(servers, server_id, v);
