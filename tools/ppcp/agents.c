@@ -68,8 +68,15 @@ int ctl_open(const struct cli *cli, const json_t *req, FILE **out)
 		return -1;
 	}
 	text = json_dumps(req, JSON_COMPACT);
-	if (text == NULL || write(fd, text, strlen(text)) != (ssize_t)strlen(text) ||
-	    write(fd, "\n", 1) != 1) {
+	/* MSG_NOSIGNAL: a controller that refused us may have closed already;
+	 * its answer is still there to read. */
+	if (text == NULL || send(fd, text, strlen(text), MSG_NOSIGNAL) != (ssize_t)strlen(text) ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+		if (text != NULL && errno == EPIPE) {
+			free(text);
+			*out = fdopen(fd, "r");
+			return *out != NULL ? 0 : -1;
+		}
 		cli_err(cli, "cannot write to the control socket %s: %s", path, strerror(errno));
 		free(text);
 		close(fd);
