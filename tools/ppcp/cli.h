@@ -126,6 +126,10 @@ int sess_send(struct sess *s, enum ppcp_msg_type t, json_t *payload, char *id_ou
 /* sess_reply - queue a message that carries a given id (a FILE_CHUNK of an
  * upload, an ERROR "cancelled" for a request of ours). */
 int sess_reply(struct sess *s, enum ppcp_msg_type t, const char *id, json_t *payload);
+/* sess_send_file_chunk - queue a FILE_CHUNK data message in the RFC form
+ * (PROTOCOL.md §9.2), written by the library without a JSON tree. */
+int sess_send_file_chunk(struct sess *s, const char *id, uint64_t offset, int last,
+			 const uint8_t *data, size_t len);
 /* sess_send_file_data - queue a binary-data record (PROTOCOL.md §9.5). */
 int sess_send_file_data(struct sess *s, uint32_t stream, uint64_t offset, int last,
 			const uint8_t *data, size_t len);

@@ -34,7 +34,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "internal.h" /* ppcp__b64_encode */
 
 enum {
 	PUT_BIN_CHUNK = 256 * 1024,   /* file bytes per binary-data record, at most */
@@ -80,7 +79,6 @@ struct putrun {
 	uint64_t sent;     /* file bytes queued, all files: what --limit-rate counts */
 	struct ul *cur;
 	uint8_t *buf;      /* file bytes of one record */
-	char *b64;         /* their base64 */
 	size_t bin_chunk, json_chunk;
 	int sig;
 	unsigned copied, failed, skipped;
@@ -208,7 +206,6 @@ static int ul_send_one(struct putrun *r, struct ul *u, uint64_t room)
 {
 	size_t chunk = u->binary ? r->bin_chunk : r->json_chunk, n;
 	uint64_t left = u->size - u->next;
-	json_t *p;
 	int last, ret;
 
 	n = left < chunk ? (size_t)left : chunk;
@@ -237,15 +234,7 @@ static int ul_send_one(struct putrun *r, struct ul *u, uint64_t room)
 	if (u->binary) {
 		ret = sess_send_file_data(&r->s, u->stream, u->next, last, r->buf, n);
 	} else {
-		ppcp__b64_encode(r->b64, r->buf, n);
-		p = json_pack("{s:I,s:s,s:b}", "offset", (json_int_t)u->next, "data", r->b64, "last",
-			      last);
-		if (p == NULL) {
-			ul_failf(u, ULF_LOCAL, "out of memory");
-			return 0;
-		}
-		ret = sess_reply(&r->s, PPCP_MSG_FILE_CHUNK, u->id, p);
-		json_decref(p);
+		ret = sess_send_file_chunk(&r->s, u->id, u->next, last, r->buf, n);
 	}
 	if (ret < 0)
 		return 0; /* the session's error ends the loop */
@@ -680,8 +669,7 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 				? (cap - PUT_JSON_OVERHEAD) / 4 * 3
 				: PUT_JSON_CHUNK;
 	r->buf = malloc(r->bin_chunk > r->json_chunk ? r->bin_chunk : r->json_chunk);
-	r->b64 = malloc(r->json_chunk / 3 * 4 + 8);
-	if (r->buf == NULL || r->b64 == NULL) {
+	if (r->buf == NULL) {
 		cli_err(cli, "out of memory");
 		code = CLI_EXIT_FAIL;
 		goto out;
@@ -728,7 +716,6 @@ out:
 	if (r->connected || r->s.conn != NULL)
 		sess_free(&r->s);
 	free(r->buf);
-	free(r->b64);
 	free(r);
 	return code;
 }

@@ -199,6 +199,19 @@ int sess_send(struct sess *s, enum ppcp_msg_type t, json_t *payload, char *id_ou
 	return ret;
 }
 
+int sess_send_file_chunk(struct sess *s, const char *id, uint64_t offset, int last,
+			 const uint8_t *data, size_t len)
+{
+	int ret;
+
+	if (s->over || s->conn == NULL)
+		return s->err ? s->err : PPCP_ERR_STATE;
+	ret = ppcp_conn_send_file_chunk(s->conn, id, offset, last, data, len);
+	if (ret < 0 && ret != PPCP_ERR_INVAL && ret != PPCP_ERR_TOO_BIG)
+		sess_fail(s, ret);
+	return ret;
+}
+
 int sess_send_file_data(struct sess *s, uint32_t stream, uint64_t offset, int last,
 			const uint8_t *data, size_t len)
 {

@@ -725,27 +725,10 @@ static void fx_get_pump(struct pd_xfer *x)
 /* One chunk of file data: a binary-data record or a FILE_CHUNK. */
 static int fx_send_data(struct pd_xfer *x, const uint8_t *data, size_t n, int last)
 {
-	char *b64;
-	json_t *p;
-	int r;
-
 	if (x->binary)
 		return pd_session_send_file_data(x->s, x->stream, x->pos, last, data, n);
-	b64 = pd_xmalloc(4 * ((n + 2) / 3) + 1);
-	ppcp__b64_encode(b64, data, n);
-	p = json_object();
-	if (p == NULL ||
-	    json_object_set_new(p, "offset", json_integer((json_int_t)x->pos)) != 0 ||
-	    json_object_set_new(p, "data", json_stringn_nocheck(b64, 4 * ((n + 2) / 3))) != 0 ||
-	    json_object_set_new(p, "last", json_boolean(last)) != 0) {
-		free(b64);
-		json_decref(p);
-		return PPCP_ERR_NOMEM;
-	}
-	free(b64);
-	r = pd_session_send(x->s, PPCP_MSG_FILE_CHUNK, x->id, p);
-	json_decref(p);
-	return r;
+	/* The RFC form, written by the library without a JSON tree. */
+	return pd_session_send_file_chunk(x->s, x->id, x->pos, last, data, n);
 }
 
 static void fx_get_after_read(uv_work_t *w, int status)

@@ -203,6 +203,9 @@ ppcp_conn *pd_session_conn(struct pd_session *s);
 size_t pd_session_out_pending(const struct pd_session *s);
 int pd_session_send_file_data(struct pd_session *s, uint32_t stream, uint64_t offset, int last,
 			      const uint8_t *data, size_t len);
+/* A FILE_CHUNK data message in the RFC form (PROTOCOL.md §9.2). */
+int pd_session_send_file_chunk(struct pd_session *s, const char *id, uint64_t offset, int last,
+			       const uint8_t *data, size_t len);
 /* A fatal protocol error the engine cannot see (PROTOCOL.md §9.5): log it
  * and close the connection at once, without BYE. */
 void pd_session_fail(struct pd_session *s, const char *why);

@@ -1119,6 +1119,14 @@ int pd_session_send_file_data(struct pd_session *s, uint32_t stream, uint64_t of
 	return ppcp_conn_send_file_data(s->conn, stream, offset, last, data, len);
 }
 
+int pd_session_send_file_chunk(struct pd_session *s, const char *id, uint64_t offset, int last,
+			       const uint8_t *data, size_t len)
+{
+	if (s == NULL || s->closing || s->finishing)
+		return PPCP_ERR_STATE;
+	return ppcp_conn_send_file_chunk(s->conn, id, offset, last, data, len);
+}
+
 void pd_session_fail(struct pd_session *s, const char *why)
 {
 	char safe[400];
