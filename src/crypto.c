@@ -76,9 +76,6 @@ static const uint8_t p256_b[32] = {
 };
 /* clang-format on */
 
-/* OSSL_PARAM wants a writable buffer even for a constant string. */
-static char p256_group_name[] = SN_X9_62_prime256v1;
-
 /* Every failure path ends here.  Drop whatever OpenSSL queued while
  * failing: the library never prints it, and a stale entry would confuse
  * the next caller of OpenSSL on this thread that does look. */
@@ -389,20 +386,33 @@ out:
 	return ret == 0 ? 0 : crypto_fail(ret);
 }
 
+/* The P-256 group, built once (bench R2: a new EC_GROUP, an EVP_PKEY import
+ * and an EVP derive per handshake were half of a server's instructions). */
+static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
+static EC_GROUP *p256_group;
+
+static void p256_init(void)
+{
+	p256_group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+}
+
+static const EC_GROUP *p256(void)
+{
+	pthread_once(&p256_once, p256_init);
+	return p256_group;
+}
+
 int ppcp__p256_from_private(ppcp__p256 *kp, const uint8_t d[32])
 {
-	EC_GROUP *group = NULL;
+	const EC_GROUP *group = p256();
 	EC_POINT *pub = NULL;
 	BN_CTX *bn = NULL;
 	BIGNUM *k = NULL;
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *pctx = NULL;
-	EVP_PKEY *pkey = NULL;
-	uint8_t enc[PPCP_POINT_LEN];
 	int ret = PPCP_ERR_NOMEM;
 
 	memset(kp, 0, sizeof(*kp));
+	if (group == NULL)
+		return crypto_fail(PPCP_ERR_CRYPTO);
 	bn = BN_CTX_secure_new();
 	k = BN_secure_new();
 	if (bn == NULL || k == NULL)
@@ -410,9 +420,6 @@ int ppcp__p256_from_private(ppcp__p256 *kp, const uint8_t d[32])
 	BN_set_flags(k, BN_FLG_CONSTTIME);
 	ret = PPCP_ERR_CRYPTO;
 	if (BN_bin2bn(d, 32, k) == NULL)
-		goto out;
-	group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
-	if (group == NULL)
 		goto out;
 
 	/* 1 <= d < n.  This comparison is not constant time; it only tells
@@ -427,102 +434,70 @@ int ppcp__p256_from_private(ppcp__p256 *kp, const uint8_t d[32])
 		ret = PPCP_ERR_NOMEM;
 		goto out;
 	}
+	/* X = d * G (OpenSSL's P-256 code multiplies in constant time). */
 	if (EC_POINT_mul(group, pub, k, NULL, NULL, bn) != 1 ||
-	    EC_POINT_point2oct(group, pub, POINT_CONVERSION_UNCOMPRESSED, enc, sizeof(enc), bn) !=
-		    sizeof(enc))
+	    EC_POINT_point2oct(group, pub, POINT_CONVERSION_UNCOMPRESSED, kp->pub, sizeof(kp->pub),
+			       bn) != sizeof(kp->pub))
 		goto out;
-
-	bld = OSSL_PARAM_BLD_new();
-	if (bld == NULL) {
-		ret = PPCP_ERR_NOMEM;
-		goto out;
-	}
-	/* The scalar is padded to 32 bytes so its length does not leak. */
-	if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, p256_group_name, 0) !=
-		    1 ||
-	    OSSL_PARAM_BLD_push_BN_pad(bld, OSSL_PKEY_PARAM_PRIV_KEY, k, 32) != 1 ||
-	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, enc, sizeof(enc)) != 1)
-		goto out;
-	params = OSSL_PARAM_BLD_to_param(bld);
-	if (params == NULL)
-		goto out;
-	pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	if (pctx == NULL || EVP_PKEY_fromdata_init(pctx) != 1 ||
-	    EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_KEYPAIR, params) != 1)
-		goto out;
-
-	kp->pkey = pkey;
-	memcpy(kp->pub, enc, sizeof(enc));
-	pkey = NULL;
+	kp->priv = k;
+	k = NULL;
 	ret = 0;
 out:
-	EVP_PKEY_free(pkey);
-	EVP_PKEY_CTX_free(pctx);
-	OSSL_PARAM_free(params); /* params holding a secure BN are cleared on free */
-	OSSL_PARAM_BLD_free(bld);
 	EC_POINT_free(pub);
-	EC_GROUP_free(group);
 	BN_clear_free(k);
 	BN_CTX_free(bn);
-	return ret == 0 ? 0 : crypto_fail(ret);
-}
-
-/* Import a point that already passed ppcp__p256_check_point. */
-static int p256_import_peer(EVP_PKEY **out, const uint8_t pt[PPCP_POINT_LEN])
-{
-	OSSL_PARAM params[3];
-	EVP_PKEY_CTX *pctx;
-	int ret = PPCP_ERR_CRYPTO;
-
-	*out = NULL;
-	params[0] =
-		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, p256_group_name, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt,
-						      PPCP_POINT_LEN);
-	params[2] = OSSL_PARAM_construct_end();
-	pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	if (pctx == NULL)
-		return PPCP_ERR_NOMEM;
-	if (EVP_PKEY_fromdata_init(pctx) == 1 &&
-	    EVP_PKEY_fromdata(pctx, out, EVP_PKEY_PUBLIC_KEY, params) == 1)
-		ret = 0;
-	EVP_PKEY_CTX_free(pctx);
-	return ret;
+	if (ret != 0) {
+		OPENSSL_cleanse(kp, sizeof(*kp));
+		return crypto_fail(ret);
+	}
+	return 0;
 }
 
 int ppcp__p256_ecdh(uint8_t z[32], const ppcp__p256 *kp, const uint8_t *peer, size_t peer_len)
 {
-	EVP_PKEY *pk = NULL;
-	EVP_PKEY_CTX *dctx = NULL;
-	size_t zlen = 32;
+	const EC_GROUP *group = p256();
+	EC_POINT *P = NULL, *R = NULL;
+	BN_CTX *bn = NULL;
+	BIGNUM *x;
 	int ret;
 
-	if (kp == NULL || kp->pkey == NULL) {
+	if (kp == NULL || kp->priv == NULL || group == NULL) {
 		ret = PPCP_ERR_INVAL;
 		goto out;
 	}
+	/* Our own check first: on the curve, canonical coordinates,
+	 * uncompressed; P-256 has cofactor 1, so no subgroup check. */
 	ret = ppcp__p256_check_point(peer, peer_len);
 	if (ret != 0)
 		goto out;
-	ret = p256_import_peer(&pk, peer);
-	if (ret != 0)
+	ret = PPCP_ERR_NOMEM;
+	bn = BN_CTX_secure_new();
+	if (bn == NULL)
+		goto out;
+	BN_CTX_start(bn); /* ended at out: whenever bn exists */
+	P = EC_POINT_new(group);
+	R = EC_POINT_new(group);
+	if (P == NULL || R == NULL)
+		goto out;
+	x = BN_CTX_get(bn);
+	if (x == NULL)
 		goto out;
 	ret = PPCP_ERR_CRYPTO;
-	dctx = EVP_PKEY_CTX_new_from_pkey(NULL, (EVP_PKEY *)kp->pkey, NULL);
-	if (dctx == NULL) {
-		ret = PPCP_ERR_NOMEM;
-		goto out;
-	}
-	/* Our own check above validated the point (on the curve, canonical
-	 * coordinates, uncompressed; P-256 has cofactor 1); OpenSSL's second
-	 * validation was a fifth of a server's handshake (bench R1). */
-	if (EVP_PKEY_derive_init(dctx) != 1 || EVP_PKEY_derive_set_peer_ex(dctx, pk, 0) != 1 ||
-	    EVP_PKEY_derive(dctx, z, &zlen) != 1 || zlen != 32)
+	/* Z = x-coordinate of d * P, 32 bytes big-endian (PROTOCOL.md §4). */
+	if (EC_POINT_oct2point(group, P, peer, PPCP_POINT_LEN, bn) != 1 ||
+	    EC_POINT_mul(group, R, NULL, P, (const BIGNUM *)kp->priv, bn) != 1 ||
+	    EC_POINT_is_at_infinity(group, R) ||
+	    EC_POINT_get_affine_coordinates(group, R, x, NULL, bn) != 1 ||
+	    BN_bn2binpad(x, z, 32) != 32)
 		goto out;
 	ret = 0;
 out:
-	EVP_PKEY_CTX_free(dctx);
-	EVP_PKEY_free(pk);
+	if (bn != NULL) {
+		BN_CTX_end(bn);
+		BN_CTX_free(bn);
+	}
+	EC_POINT_clear_free(R);
+	EC_POINT_free(P);
 	if (ret != 0) {
 		OPENSSL_cleanse(z, 32);
 		return crypto_fail(ret);
@@ -534,8 +509,7 @@ void ppcp__p256_free(ppcp__p256 *kp)
 {
 	if (kp == NULL)
 		return;
-	/* EVP_PKEY_free clears the private scalar of an EC key. */
-	EVP_PKEY_free(kp->pkey);
+	BN_clear_free(kp->priv);
 	OPENSSL_cleanse(kp, sizeof(*kp));
 }
 

@@ -76,7 +76,7 @@ int ppcp__hkdf_expand(uint8_t *out, size_t olen, const uint8_t *prk, size_t prkl
 
 /* P-256 ephemeral key pair.  pub is the SEC1 uncompressed encoding. */
 typedef struct ppcp__p256 {
-	void *pkey; /* EVP_PKEY * */
+	void *priv; /* BIGNUM *, secure heap, BN_FLG_CONSTTIME */
 	uint8_t pub[PPCP_POINT_LEN];
 } ppcp__p256;
 

@@ -495,12 +495,12 @@ static void test_p256_from_private_rejects_zero_and_order(void **state)
 	memset(d, 0, sizeof(d));
 	memset(&kp, 0x5a, sizeof(kp));
 	assert_int_equal(ppcp__p256_from_private(&kp, d), PPCP_ERR_INVAL);
-	assert_null(kp.pkey);
+	assert_null(kp.priv);
 	ppcp__p256_free(&kp);
 
 	memcpy(d, P256_N, sizeof(d));
 	assert_int_equal(ppcp__p256_from_private(&kp, d), PPCP_ERR_INVAL);
-	assert_null(kp.pkey);
+	assert_null(kp.priv);
 
 	d[31]++; /* n + 1 */
 	assert_int_equal(ppcp__p256_from_private(&kp, d), PPCP_ERR_INVAL);
@@ -518,7 +518,7 @@ static void test_p256_from_private_accepts_one_and_order_minus_one(void **state)
 	/* 1 * G = G. */
 	d[31] = 1;
 	assert_int_equal(ppcp__p256_from_private(&kp, d), 0);
-	assert_non_null(kp.pkey);
+	assert_non_null(kp.priv);
 	expect_bytes("1*G", 0, kp.pub, sizeof(kp.pub), P256_G, sizeof(P256_G));
 	ppcp__p256_free(&kp);
 
@@ -598,7 +598,7 @@ static void test_p256_free_is_safe_on_zeroed_struct_and_wipes(void **state)
 	d[31] = 3;
 	assert_int_equal(ppcp__p256_from_private(&kp, d), 0);
 	ppcp__p256_free(&kp);
-	assert_null(kp.pkey);
+	assert_null(kp.priv);
 	assert_true(all_zero(kp.pub, sizeof(kp.pub)));
 	ppcp__p256_free(&kp); /* twice is fine */
 }
