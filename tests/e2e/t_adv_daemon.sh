@@ -19,6 +19,12 @@
 #   T34  a FILE_REQUEST whose path holds \u0000: refused (as invalid-message:
 #        the JSON rules of PROTOCOL.md §7 refuse \u0000 anywhere, before the
 #        path rules), and nothing opened (strace);
+#   T41  (spread) a half-open flood from 9 addresses, 32 each (ppcpd's
+#        default limits: 256 in all, 32 per address): a legitimate client
+#        from a tenth address should still get in within 2 s.  It does not:
+#        the global limit refuses it until the flood's slots expire at the
+#        handshake deadline.  KNOWN ISSUE, reported; the check is measured
+#        and printed but asserted only with CHECK_T41_SPREAD_FLOOD=1;
 #   T42  (the valgrind half) ppcpd under valgrind's memcheck through
 #        handshakes, wrong-PSK handshakes, bad AUTH records and a small
 #        hostile mix: no memcheck error, no definite leak at exit.
@@ -192,6 +198,44 @@ DRC=$?
 set -e
 check "SIGTERM: exit 0" test "$DRC" -eq 0
 expect_not_in "no sanitizer report in the daemon's log" "ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:" "$LOG"
+
+# -- T41 with the flood spread over addresses (KNOWN ISSUE) -------------------------------
+# Default limits.  9 addresses x 32 half-open connections fill all 256
+# slots without sending a byte; the per-address limit never triggers.
+CHECK_T41_SPREAD_FLOOD=${CHECK_T41_SPREAD_FLOOD:-0}
+start_daemon spread
+timeout 30 "$HOSTILE" --port "$PORT" --src-base 2 --src-count 9 --max-time 20 \
+	attack --halfopen 288 --hold 4 >"$TMP/spread.out" 2>&1 &
+FLOODER=$!
+PIDS+=("$FLOODER")
+wait_log "\(2[0-9]{2} open, 2[0-9]{2} handshaking\)" 5 || true
+sleep 0.5
+t0=$(date +%s%N)
+spread_ok=0
+tries=0
+while [ $((($(date +%s%N) - t0) / 1000000)) -lt 2000 ]; do
+	tries=$((tries + 1))
+	if timeout 10 "$HOSTILE" --port "$PORT" --psk-file "$TMP/psk" --max-time 5 cycles --ok 1 --conc 1 \
+		>"$TMP/spread-legit.out" 2>&1; then
+		spread_ok=1
+		break
+	fi
+	sleep 0.2
+done
+spread_ms=$((($(date +%s%N) - t0) / 1000000))
+refused=$(grep -c 'refusing connections: 256 handshakes in progress (max-handshakes)' "$LOG" || true)
+if [ "$spread_ok" -eq 1 ]; then
+	ok "T41 (spread): a legitimate client got in during a flood from 9 addresses (${spread_ms} ms, $tries tries)"
+elif [ "$CHECK_T41_SPREAD_FLOOD" = 1 ]; then
+	fail "T41 (spread): a flood of 288 half-open connections from 9 addresses locks a legitimate client out ($tries tries in ${spread_ms} ms, all refused: max-handshakes)"
+else
+	echo "KNOWN ISSUE (not asserted; CHECK_T41_SPREAD_FLOOD=1 asserts it): 288 half-open connections from 9 addresses (32 each, nothing sent) fill ppcpd's 256 handshake slots; a legitimate client from another address was refused $tries times in ${spread_ms} ms (log: 'refusing connections: 256 handshakes in progress (max-handshakes)' x$refused) and is locked out until the slots expire at the handshake deadline"
+fi
+wait "$FLOODER" 2>/dev/null || true
+run hostile --psk-file "$TMP/psk" cycles --ok 1 --conc 1
+expect_rc "T41 (spread): once the flood is gone, the legitimate client gets in" 0
+stop_daemon TERM
+check "SIGTERM: exit 0" test "$DRC" -eq 0
 
 # -- T42 under valgrind -------------------------------------------------------------------------
 VALGRIND=$(command -v valgrind || true)
