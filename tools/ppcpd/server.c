@@ -200,6 +200,33 @@ static struct ipent *ip_get(struct pd_server *srv, const struct sockaddr *sa, in
 	return e;
 }
 
+/* All half-open slots are taken: make room for a newcomer by closing the
+ * oldest half-open connection of the address that holds the most of them,
+ * unless the newcomer's address already holds as many.  A flood spread over
+ * many addresses then cannot keep a legitimate client out: each of its
+ * connections lives only until newer arrivals push it out, while a real
+ * handshake finishes in milliseconds (adversarial T41). */
+static void srv_evict_half_open(struct pd_server *srv, const struct ipent *newcomer)
+{
+	struct pd_session *victim = NULL;
+	const struct ipent *top = NULL;
+
+	for (struct pd_session *t = srv->sessions; t != NULL; t = t->next)
+		if (t->handshaking && t->ip != NULL && !t->closing &&
+		    (top == NULL || t->ip->handshakes > top->handshakes))
+			top = t->ip;
+	if (top == NULL || top->handshakes <= newcomer->handshakes)
+		return;
+	/* The list is newest first: the last match is the oldest. */
+	for (struct pd_session *t = srv->sessions; t != NULL; t = t->next)
+		if (t->handshaking && t->ip == top && !t->closing)
+			victim = t;
+	if (victim != NULL) {
+		pd_debug("half-open slots full: closing the oldest from %s", victim->name);
+		sess_close(victim);
+	}
+}
+
 /* The handshake is over (or abandoned): release the half-open slot.
  * Returns the address's failure count after this one. */
 static uint64_t sess_hs_done(struct pd_session *s, int failed)
@@ -726,6 +753,9 @@ static void srv_on_connection(uv_stream_t *server, int status)
 
 	/* Limits, judged before anything is read (adversarial T41). */
 	ip = ip_get(srv, (struct sockaddr *)&s->peer, 1, uv_now(d->loop));
+	if (!d->shutting_down && srv->nsessions < cfg->max_sessions &&
+	    srv->nhandshakes >= cfg->max_handshakes && ip != NULL)
+		srv_evict_half_open(srv, ip);
 	why[0] = '\0';
 	if (d->shutting_down)
 		snprintf(why, sizeof(why), "shutting down");
