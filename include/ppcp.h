@@ -111,6 +111,7 @@ enum {
 	X(TIMEOUT, -41, "peer stopped answering (heartbeat timeout)")                      \
 	X(HANDSHAKE_TIMEOUT, -42, "handshake did not complete in time")                   \
 	X(CLOSED, -43, "session closed by BYE")                                           \
+	X(REFUSED, -45, "server closed the connection before answering: it is busy (connection limits) or refused our hello") \
 	X(AGAIN, -44, "no message arrived within the wait (the session goes on)")        \
 	X(IO, -50, "socket I/O error")                                                     \
 	X(NOT_FOUND, -51, "no PPCP server answered the discovery PING")                   \
@@ -281,7 +282,8 @@ int ppcp_conn_feed(ppcp_conn *c, const uint8_t *in, size_t len, uint64_t now);
 
 /* ppcp_conn_eof - the peer closed its side.  Returns 0 if the session had
  * ended cleanly (BYE), else the error it now fails with: PPCP_ERR_TRUNCATED,
- * or PPCP_ERR_PEER_ABORTED during the handshake. */
+ * PPCP_ERR_PEER_ABORTED (server: the client left after SERVER_HELLO), or
+ * PPCP_ERR_REFUSED (client: the server closed before SERVER_HELLO). */
 int ppcp_conn_eof(ppcp_conn *c);
 
 /* ppcp_conn_out - bytes waiting to be written; *data is borrowed and valid

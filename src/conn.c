@@ -938,6 +938,9 @@ int ppcp_conn_eof(ppcp_conn *c)
 		return 0;
 	if (c->state == PPCP_ST_SERVER_EXPECT_AUTH && !ppcp__frame_reader_partial(&c->rd))
 		return conn_fail(c, PPCP_ERR_PEER_ABORTED);
+	/* Nothing came back at all: a busy or refusing server, not a cut. */
+	if (c->state == PPCP_ST_CLIENT_EXPECT_SERVER_HELLO && !ppcp__frame_reader_partial(&c->rd))
+		return conn_fail(c, PPCP_ERR_REFUSED);
 	return conn_fail(c, PPCP_ERR_TRUNCATED);
 }
 

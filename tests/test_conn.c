@@ -309,6 +309,25 @@ static void test_handshake_byte_at_a_time_matches_all_at_once(void **state)
 
 /* ---- A. handshake input ----------------------------------------------- */
 
+/* A server that closes before answering (busy, refusing) is told apart
+ * from a cut in the middle of a SERVER_HELLO. */
+static void test_client_tells_a_refusing_server_from_a_cut(void **state)
+{
+	pair p;
+	uint8_t sh[200];
+	(void)state;
+	pair_init(&p, 0, 90);
+	assert_int_equal(ppcp_conn_eof(p.c), PPCP_ERR_REFUSED);
+	assert_non_null(strstr(ppcp_strerror(PPCP_ERR_REFUSED), "busy"));
+	pair_free(&p);
+	pair_init(&p, 0, 91);
+	assert_int_equal(pump1(p.c, p.s, 0, p.now), 0);
+	size_t n = take(p.s, sh, sizeof(sh));
+	assert_int_equal(ppcp_conn_feed(p.c, sh, n - 10, p.now), 0);
+	assert_int_equal(ppcp_conn_eof(p.c), PPCP_ERR_TRUNCATED);
+	pair_free(&p);
+}
+
 /* T1 */
 static void test_truncated_client_hello_then_eof_gets_no_server_hello(void **state)
 {
@@ -1416,6 +1435,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_handshake_reproduces_independent_vectors),
 		cmocka_unit_test(test_handshake_byte_at_a_time_matches_all_at_once),
+		cmocka_unit_test(test_client_tells_a_refusing_server_from_a_cut),
 		cmocka_unit_test(test_truncated_client_hello_then_eof_gets_no_server_hello),
 		cmocka_unit_test(test_client_hello_header_bytes_fail_closed),
 		cmocka_unit_test(test_client_hello_pub_len_other_than_65_is_rejected),
