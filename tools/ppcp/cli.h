@@ -306,9 +306,10 @@ void xfer_hex(const uint8_t d[32], char out[65]);
 int xfer_is_sha256_hex(const char *s);
 /* xfer_get_u53 - an integer member in [0, 2^53); 0 or -1. */
 int xfer_get_u53(const json_t *obj, const char *key, uint64_t *out);
-/* xfer_check_stream - the head's "stream": the owner is the TCP server, so
- * an even number from 2 (PROTOCOL.md §9.5); 0 or -1. */
-int xfer_check_stream(const json_t *head, uint32_t *stream);
+/* xfer_check_stream - the head's "stream": an even number from 2 when the
+ * owner is the TCP server, odd from 1 when it is the TCP client (an agent
+ * relayed by its controller) (PROTOCOL.md §9.5); 0 or -1. */
+int xfer_check_stream(const json_t *head, uint32_t *stream, int owner_is_client);
 /* xfer_advice - what to do about an owner's ERROR code (§9.6). */
 const char *xfer_advice(const char *code, int put);
 

@@ -36,10 +36,18 @@
  * each record still arrives whole long before the idle timeout.
  * Ctrl-C keeps LOCAL.part for a resume, tells the server (ERROR cancelled),
  * says BYE and exits 130.
+ *
+ * `get @CLIENT_ID:PATH` on a controller reaches an agent instead: each
+ * request goes through the controller's control socket (docs/CONTROL.md,
+ * op "file") and the relayed lines are fed to the same handlers; only the
+ * transport differs (struct get_transport: sess_tp, ctl_tp).  The sidecar
+ * names the source "@CLIENT_ID"; closing the control connection is the
+ * cancel (the controller sends the agent ERROR cancelled).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,9 +109,18 @@ struct dl {
 	json_t *entries;
 };
 
+struct get_transport;
+
 struct getrun {
 	struct cli *cli;
-	struct sess s;
+	const struct get_transport *tp;
+	struct sess s;       /* a server; with @ID only s.server_id ("@ID") */
+	const char *agent;   /* @ID: the agent's client_id, through the controller */
+	int ctl_fd;          /* @ID: the control connection of the current request */
+	char ctl_why[512];   /* @ID: why the relay ended before the answer */
+	int ctl_said;        /* @ID: ctl_open already printed why */
+	char *lbuf;          /* @ID: what the controller sent, up to a newline */
+	size_t llen, lcap;
 	int binary;
 	int recursive;
 	uint64_t rate;
@@ -118,6 +135,27 @@ struct getrun {
 	char dead_id[GET_DEAD][PPCP_ID_MAX + 1];
 	uint32_t dead_stream[GET_DEAD];
 	unsigned ndead;
+};
+
+/*
+ * How a request reaches the file's owner: a session of ours with a server
+ * (sess_tp), or the controller's control socket that relays it to an agent
+ * (ctl_tp, docs/CONTROL.md).  Everything else - the head and data checks,
+ * .part, the sidecar, resume, SHA-256 and the rename - is the same code.
+ */
+struct get_transport {
+	/* Send the FILE_REQUEST payload p for d and feed the answer to
+	 * dl_on_message / dl_on_binary until d is answered, a signal
+	 * (g->sig), or the transport ends (then d stays DL_WAIT). */
+	void (*run)(struct getrun *g, struct dl *d, json_t *p);
+	/* We give up on d (§9.6 ERROR cancelled): tell the owner. */
+	void (*cancel)(struct getrun *g, struct dl *d, json_t *err);
+	/* The owner broke the protocol: end the transport at once. */
+	void (*abort)(struct getrun *g);
+	/* The session to keep alive while hashing, or NULL. */
+	struct sess *(*pump)(struct getrun *g);
+	/* d ended without an answer: say why (no trailing period). */
+	void (*why)(struct getrun *g, char *buf, size_t len);
 };
 
 /* ---- the sidecar ----------------------------------------------------------- */
@@ -264,25 +302,20 @@ static void dl_failf(struct dl *d, enum dl_fail kind, const char *fmt, ...)
 static void dl_violation(struct dl *d, const char *what)
 {
 	dl_failf(d, DLF_PROTOCOL, "%s", what);
-	sess_abort(&d->g->s, PPCP_ERR_BAD_MESSAGE);
+	d->g->tp->abort(d->g);
 }
 
-/* Tell the server we give up on this request (§9.6), and drop what it
- * already sent for it. */
+/* Tell the owner we give up on this request (§9.6). */
 static void dl_cancel(struct dl *d, const char *why)
 {
 	struct getrun *g = d->g;
 	json_t *p;
-	unsigned k;
 
 	if (d->id[0] == '\0')
 		return;
-	k = g->ndead++ % GET_DEAD;
-	snprintf(g->dead_id[k], sizeof(g->dead_id[k]), "%s", d->id);
-	g->dead_stream[k] = d->have_head && d->binary ? d->stream : 0;
 	p = json_pack("{s:s,s:s}", "code", "cancelled", "message", why);
 	if (p != NULL)
-		(void)sess_reply(&g->s, PPCP_MSG_ERROR, d->id, p);
+		g->tp->cancel(g, d, p);
 	json_decref(p);
 }
 
@@ -426,9 +459,12 @@ static void dl_head(struct dl *d, const json_t *p)
 		dl_violation(d, "it chose binary-data records we did not ask for");
 		return;
 	}
-	if (binary && xfer_check_stream(p, &d->stream) != 0) {
-		dl_violation(d, "its head names no valid stream (an even number from 2, PROTOCOL.md "
-				"§9.5)");
+	if (binary && xfer_check_stream(p, &d->stream, g->agent != NULL) != 0) {
+		dl_violation(d, g->agent != NULL
+					? "its head names no valid stream (an odd number from 1 for "
+					  "an agent, PROTOCOL.md §9.5)"
+					: "its head names no valid stream (an even number from 2, "
+					  "PROTOCOL.md §9.5)");
 		return;
 	}
 	if (d->want_off > 0 &&
@@ -563,6 +599,48 @@ static void dl_list_chunk(struct dl *d, const json_t *p)
 		d->state = DL_DONE;
 }
 
+/* The owner's answer to the current request: an ERROR or a FILE_CHUNK. */
+static void dl_on_message(struct getrun *g, const ppcp_msg *m)
+{
+	struct dl *d = g->cur;
+
+	if (m->type == PPCP_MSG_ERROR) {
+		const char *code = json_string_value(json_object_get(m->payload, "code"));
+		const char *msg = json_string_value(json_object_get(m->payload, "message"));
+
+		snprintf(d->code, sizeof(d->code), "%s", code ? code : "?");
+		if (code != NULL && strcmp(code, "changed") == 0) {
+			dl_discard(d);
+			dl_failf(d, DLF_CHANGED, "%s", msg ? msg : "the server says so");
+		} else {
+			dl_failf(d, DLF_REFUSED, "%s", msg ? msg : "no reason given");
+		}
+		return;
+	}
+	if (d->list)
+		dl_list_chunk(d, m->payload);
+	else if (!d->have_head)
+		dl_head(d, m->payload);
+	else
+		dl_chunk(d, m->payload);
+}
+
+/* A binary-data record of the current request (§9.5), already parsed. */
+static void dl_on_binary(struct getrun *g, uint32_t stream, uint64_t off, int last,
+			 const uint8_t *data, size_t n)
+{
+	struct dl *d = g->cur;
+
+	if (d == NULL || d->state != DL_WAIT || !d->have_head || !d->binary ||
+	    stream != d->stream) {
+		if (d != NULL)
+			dl_violation(d, "it sent a binary-data record for an unknown stream");
+		g->tp->abort(g);
+		return;
+	}
+	dl_data(d, off, data, n, last);
+}
+
 static void get_on_message(struct sess *s, const ppcp_msg *m)
 {
 	struct getrun *g = s->user;
@@ -586,25 +664,7 @@ static void get_on_message(struct sess *s, const ppcp_msg *m)
 		}
 		return;
 	}
-	if (m->type == PPCP_MSG_ERROR) {
-		const char *code = json_string_value(json_object_get(m->payload, "code"));
-		const char *msg = json_string_value(json_object_get(m->payload, "message"));
-
-		snprintf(d->code, sizeof(d->code), "%s", code ? code : "?");
-		if (code != NULL && strcmp(code, "changed") == 0) {
-			dl_discard(d);
-			dl_failf(d, DLF_CHANGED, "%s", msg ? msg : "the server says so");
-		} else {
-			dl_failf(d, DLF_REFUSED, "%s", msg ? msg : "no reason given");
-		}
-		return;
-	}
-	if (d->list)
-		dl_list_chunk(d, m->payload);
-	else if (!d->have_head)
-		dl_head(d, m->payload);
-	else
-		dl_chunk(d, m->payload);
+	dl_on_message(g, m);
 }
 
 static void get_on_binary(struct sess *s, const uint8_t *rec, size_t len)
@@ -625,14 +685,7 @@ static void get_on_binary(struct sess *s, const uint8_t *rec, size_t len)
 	}
 	if (dead_stream(g, stream))
 		return; /* late data of a request we ended */
-	if (d == NULL || d->state != DL_WAIT || !d->have_head || !d->binary ||
-	    stream != d->stream) {
-		if (d != NULL)
-			dl_violation(d, "it sent a binary-data record for an unknown stream");
-		sess_abort(s, PPCP_ERR_BAD_MESSAGE);
-		return;
-	}
-	dl_data(d, off, data, n, last);
+	dl_on_binary(g, stream, off, last, data, n);
 }
 
 /* ---- running one request ------------------------------------------------------- */
@@ -672,13 +725,10 @@ static void dl_signal(struct sess_loop *L, int sig)
 	g->sig = sig;
 }
 
-/* Send the request of d and run the session until it is answered. */
+/* Send the request of d and run the transport until it is answered. */
 static void dl_run(struct getrun *g, struct dl *d)
 {
-	struct sess *v[1] = { &g->s };
-	struct sess_loop L;
 	json_t *p;
-	int ret;
 
 	if (d->list)
 		p = json_pack("{s:s,s:s}", "op", "list", "path", d->rpath);
@@ -692,9 +742,19 @@ static void dl_run(struct getrun *g, struct dl *d)
 		dl_failf(d, DLF_LOCAL, "the path is not valid UTF-8");
 		return;
 	}
-	ret = sess_send(&g->s, PPCP_MSG_FILE_REQUEST, p, d->id);
+	g->tp->run(g, d, p);
 	json_decref(p);
-	if (ret < 0)
+	g->cur = NULL;
+}
+
+/* ---- transport: a session with a server ------------------------------------------ */
+
+static void sess_tp_run(struct getrun *g, struct dl *d, json_t *p)
+{
+	struct sess *v[1] = { &g->s };
+	struct sess_loop L;
+
+	if (sess_send(&g->s, PPCP_MSG_FILE_REQUEST, p, d->id) < 0)
 		return; /* the session's error is reported by the caller */
 	g->cur = d;
 	memset(&L, 0, sizeof(L));
@@ -708,8 +768,241 @@ static void dl_run(struct getrun *g, struct dl *d)
 	L.user = g;
 	(void)sess_loop_run(&L);
 	g->s.rx_paused = 0;
-	g->cur = NULL;
 }
+
+/* ERROR cancelled, and drop what the server already sent for it. */
+static void sess_tp_cancel(struct getrun *g, struct dl *d, json_t *err)
+{
+	unsigned k = g->ndead++ % GET_DEAD;
+
+	snprintf(g->dead_id[k], sizeof(g->dead_id[k]), "%s", d->id);
+	g->dead_stream[k] = d->have_head && d->binary ? d->stream : 0;
+	(void)sess_reply(&g->s, PPCP_MSG_ERROR, d->id, err);
+}
+
+static void sess_tp_abort(struct getrun *g)
+{
+	sess_abort(&g->s, PPCP_ERR_BAD_MESSAGE);
+}
+
+static struct sess *sess_tp_pump(struct getrun *g)
+{
+	return &g->s;
+}
+
+static void sess_tp_why(struct getrun *g, char *buf, size_t len)
+{
+	if (g->s.peer_bye)
+		snprintf(buf, len, "the server ended the session before the end of the file "
+				   "(shutting down?)");
+	else
+		snprintf(buf, len, "connection to %s lost: %s", g->s.server_id,
+			 ppcp_strerror(g->s.err ? g->s.err : PPCP_ERR_TRUNCATED));
+}
+
+static const struct get_transport sess_tp = {
+	sess_tp_run, sess_tp_cancel, sess_tp_abort, sess_tp_pump, sess_tp_why,
+};
+
+/* ---- transport: an agent, through the controller (docs/CONTROL.md) --------------- */
+
+enum { GET_CTL_MAX_LINE = 64 * 1024 * 1024 };
+
+/* Room to decode n bytes of base64. */
+static int ctl_b64_room(struct getrun *g, size_t n)
+{
+	size_t need = n / 4 * 3 + 4;
+	uint8_t *b;
+
+	if (need <= g->b64cap)
+		return 0;
+	b = realloc(g->b64buf, need);
+	if (b == NULL)
+		return -1;
+	g->b64buf = b;
+	g->b64cap = need;
+	return 0;
+}
+
+static void ctl_tp_end(struct getrun *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The relay ended before the answer: why, once; nothing more will come. */
+static void ctl_tp_end(struct getrun *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (g->ctl_why[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(g->ctl_why, sizeof(g->ctl_why), fmt, ap);
+		va_end(ap);
+	}
+	if (g->ctl_fd >= 0)
+		close(g->ctl_fd);
+	g->ctl_fd = -1;
+	g->s.over = 1; /* -r: the next request would fail the same way */
+}
+
+/* One line of the controller's answer. */
+static void ctl_tp_line(struct getrun *g, struct dl *d, const char *line, size_t len)
+{
+	json_t *j = json_loadb(line, len, 0, NULL);
+	const char *type = json_string_value(json_object_get(j, "type"));
+	const char *err = json_string_value(json_object_get(j, "error"));
+
+	if (j == NULL) {
+		ctl_tp_end(g, "the controller sent a line that is not JSON (a bug: report it)");
+	} else if (err != NULL) {
+		ctl_tp_end(g, "the controller refused: %s", err);
+	} else if (json_is_true(json_object_get(j, "done"))) {
+		ctl_tp_end(g, "the controller ended the answer early");
+	} else if (json_is_array(json_object_get(j, "agents"))) {
+		if (json_array_size(json_object_get(j, "agents")) == 0)
+			ctl_tp_end(g, "no agent '%s' is connected to this controller ('ppcp agents' "
+				      "lists them)",
+				   g->agent);
+	} else if (type == NULL) {
+		/* something newer than us: ignored */
+	} else if (strcmp(type, "lost") == 0) {
+		ctl_tp_end(g, "the agent '%s' lost its session with the controller", g->agent);
+	} else if (strcmp(type, "DATA") == 0) {
+		const char *b64 = json_string_value(json_object_get(j, "data"));
+		const json_t *lastv = json_object_get(j, "last");
+		uint64_t stream, off;
+		long n;
+
+		if (b64 == NULL || !json_is_boolean(lastv) ||
+		    xfer_get_u53(j, "stream", &stream) != 0 || stream > UINT32_MAX ||
+		    xfer_get_u53(j, "offset", &off) != 0 || ctl_b64_room(g, strlen(b64)) != 0 ||
+		    (n = ppcp__b64_decode(g->b64buf, g->b64cap, b64, strlen(b64))) < 0)
+			dl_violation(d, "a relayed binary-data record is malformed");
+		else
+			dl_on_binary(g, (uint32_t)stream, off, json_is_true(lastv), g->b64buf,
+				     (size_t)n);
+	} else if (strcmp(type, "FILE_CHUNK") == 0 || strcmp(type, "ERROR") == 0) {
+		const char *b64 = json_string_value(json_object_get(json_object_get(j, "p"), "data"));
+		ppcp_msg m;
+
+		memset(&m, 0, sizeof(m));
+		m.type = ppcp_msg_type_from_name(type);
+		m.type_name = type;
+		m.id = d->id;
+		m.payload = json_object_get(j, "p");
+		if (!json_is_object(m.payload))
+			dl_violation(d, "a relayed message has no payload");
+		else if (b64 != NULL && ctl_b64_room(g, strlen(b64)) != 0)
+			dl_failf(d, DLF_LOCAL, "out of memory");
+		else
+			dl_on_message(g, &m);
+	}
+	json_decref(j);
+}
+
+/* One request per control connection: {"op":"file","target":ID,"p":...}. */
+static void ctl_tp_run(struct getrun *g, struct dl *d, json_t *p)
+{
+	json_t *req;
+	FILE *f;
+
+	g->ctl_why[0] = '\0';
+	g->llen = 0;
+	snprintf(d->id, sizeof(d->id), "relayed"); /* the controller picks the real one */
+	req = json_pack("{s:s,s:s,s:O}", "op", "file", "target", g->agent, "p", p);
+	if (req == NULL || ctl_open(g->cli, req, &f) != 0) {
+		json_decref(req);
+		g->ctl_said = 1; /* ctl_open printed why */
+		ctl_tp_end(g, "the controller's control socket cannot be used");
+		return;
+	}
+	json_decref(req);
+	g->ctl_fd = dup(fileno(f));
+	fclose(f); /* read with read(2) and poll(2): a signal must not wait */
+	if (g->ctl_fd < 0) {
+		ctl_tp_end(g, "dup: %s", strerror(errno));
+		return;
+	}
+	g->cur = d;
+	while (g->ctl_fd >= 0 && d->state == DL_WAIT) {
+		struct pollfd pfd = { g->ctl_fd, POLLIN, 0 };
+		char *nl;
+		ssize_t r;
+
+		if (cli_signal != 0) {
+			g->sig = cli_signal;
+			cli_signal = 0;
+			break;
+		}
+		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+			ctl_tp_end(g, "poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd.revents == 0)
+			continue;
+		if (g->lcap - g->llen < 65536) {
+			size_t cap = g->lcap < 131072 ? 131072 : g->lcap * 2;
+			char *b;
+
+			if (cap > GET_CTL_MAX_LINE || (b = realloc(g->lbuf, cap)) == NULL) {
+				ctl_tp_end(g, "the controller sent a line of more than %d bytes",
+					   GET_CTL_MAX_LINE / 2);
+				break;
+			}
+			g->lbuf = b;
+			g->lcap = cap;
+		}
+		r = read(g->ctl_fd, g->lbuf + g->llen, g->lcap - g->llen);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0) {
+			ctl_tp_end(g, "the controller closed the control socket before the end of "
+				      "the answer%s%s",
+				   r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+			break;
+		}
+		g->llen += (size_t)r;
+		while (g->ctl_fd >= 0 && d->state == DL_WAIT &&
+		       (nl = memchr(g->lbuf, '\n', g->llen)) != NULL) {
+			size_t n = (size_t)(nl - g->lbuf);
+
+			ctl_tp_line(g, d, g->lbuf, n);
+			memmove(g->lbuf, nl + 1, g->llen - n - 1);
+			g->llen -= n + 1;
+		}
+	}
+	/* Answered or not: closing the connection makes the controller cancel
+	 * what is still running for it. */
+	if (g->ctl_fd >= 0)
+		close(g->ctl_fd);
+	g->ctl_fd = -1;
+}
+
+static void ctl_tp_cancel(struct getrun *g, struct dl *d, json_t *err)
+{
+	(void)d;
+	(void)err;
+	if (g->ctl_fd >= 0)
+		close(g->ctl_fd); /* the controller sends the agent ERROR cancelled */
+	g->ctl_fd = -1;
+}
+
+static void ctl_tp_abort(struct getrun *g)
+{
+	ctl_tp_cancel(g, NULL, NULL);
+}
+
+static struct sess *ctl_tp_pump(struct getrun *g)
+{
+	(void)g;
+	return NULL;
+}
+
+static void ctl_tp_why(struct getrun *g, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", g->ctl_why[0] != '\0' ? g->ctl_why : "the relay ended");
+}
+
+static const struct get_transport ctl_tp = {
+	ctl_tp_run, ctl_tp_cancel, ctl_tp_abort, ctl_tp_pump, ctl_tp_why,
+};
 
 /* ---- one file ----------------------------------------------------------------- */
 
@@ -733,14 +1026,14 @@ static int dl_interrupted(struct getrun *g, struct dl *d, const char *target)
 		cli_err(cli, "get %s:%s: interrupted; %s", target, d->rpath, how);
 		return 128 + g->sig;
 	}
-	if (g->s.peer_bye)
-		cli_err(cli, "get %s:%s: the server ended the session before the end of the file "
-			     "(shutting down?); %s",
-			target, d->rpath, how);
-	else
-		cli_err(cli, "get %s:%s: connection to %s lost: %s; %s", target, d->rpath,
-			g->s.server_id, ppcp_strerror(g->s.err ? g->s.err : PPCP_ERR_TRUNCATED),
-			how);
+	{
+		char why[600];
+
+		if (g->ctl_said)
+			return CLI_EXIT_FAIL; /* one line: it was printed */
+		g->tp->why(g, why, sizeof(why));
+		cli_err(cli, "get %s:%s: %s; %s", target, d->rpath, why, how);
+	}
 	return CLI_EXIT_FAIL;
 }
 
@@ -750,8 +1043,9 @@ static int dl_report(struct getrun *g, struct dl *d, const char *target)
 
 	switch (d->fail) {
 	case DLF_REFUSED:
-		cli_err(cli, "get %s:%s: the server refused: %s (%s); %s", target, d->rpath,
-			d->msg, d->code, xfer_advice(d->code, 0));
+		cli_err(cli, "get %s:%s: the %s refused: %s (%s); %s", target, d->rpath,
+			g->agent != NULL ? "agent" : "server", d->msg, d->code,
+			xfer_advice(d->code, 0));
 		break;
 	case DLF_CHANGED:
 		cli_err(cli, "get %s:%s: the file changed during the transfer (%s); the partial "
@@ -770,9 +1064,11 @@ static int dl_report(struct getrun *g, struct dl *d, const char *target)
 				target, d->rpath, d->msg);
 		break;
 	case DLF_PROTOCOL:
-		cli_err(cli, "get %s:%s: the server broke the protocol: %s; the session was "
-			     "closed (a bug in the server: report it)",
-			target, d->rpath, d->msg);
+		cli_err(cli, "get %s:%s: the %s broke the protocol: %s; %s (a bug in the %s: "
+			     "report it)",
+			target, d->rpath, g->agent != NULL ? "agent" : "server", d->msg,
+			g->agent != NULL ? "the request was cancelled" : "the session was closed",
+			g->agent != NULL ? "agent or the controller" : "server");
 		break;
 	default:
 		break;
@@ -840,7 +1136,7 @@ static int dl_reopen(struct getrun *g, struct dl *d, uint64_t verified)
 	    lseek(d->fd, (off_t)verified, SEEK_SET) != (off_t)verified)
 		goto fail;
 	snprintf(label, sizeof(label), "checking %s", xfer_base_name(d->part, base, sizeof(base)));
-	ret = xfer_hash_fd(g->cli, d->fd, verified, d->h, &g->s, label);
+	ret = xfer_hash_fd(g->cli, d->fd, verified, d->h, g->tp->pump(g), label);
 	if (ret == -EINTR) {
 		g->sig = cli_signal;
 		cli_signal = 0;
@@ -1084,6 +1380,9 @@ static int get_opt(struct cli *cli, int opt, const char *arg, void *user)
 	case 'B':
 		o->no_binary = 1;
 		return 0;
+	case 'C':
+		ctl_set_path(arg);
+		return 0;
 	case 'L':
 		if (xfer_parse_rate(arg, &o->rate) != 0) {
 			cli_err(cli, "--limit-rate: '%s' is not a rate (bytes per second, with an "
@@ -1100,11 +1399,14 @@ static const struct option get_longopts[] = {
 	{ "recursive", no_argument, NULL, 'r' },
 	{ "no-binary", no_argument, NULL, 'B' },
 	{ "limit-rate", required_argument, NULL, 'L' },
+	{ "control", required_argument, NULL, 'C' },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const char get_synopsis[] =
-	"get [-r] [--no-binary] [--limit-rate RATE] TARGET:PATH [LOCAL]";
+	"get [-r] [--no-binary] [--limit-rate RATE] TARGET:PATH [LOCAL]\n"
+	"       ppcp get [-r] [--no-binary] [--control PATH] @CLIENT_ID:PATH [LOCAL]   (on a "
+	"controller)";
 
 /* The local name: LOCAL, or inside LOCAL when it is a directory, or the
  * base name of PATH here.  0 or -1 (message printed). */
@@ -1147,6 +1449,56 @@ static int local_name(struct cli *cli, const char *rpath, const char *local, int
 	return 0;
 }
 
+/* The transfer itself, whatever the transport: 0, CLI_EXIT_FAIL or 128+N. */
+static int get_run(struct getrun *g, const char *target, const char *rpath, const char *local)
+{
+	struct cli *cli = g->cli;
+	int code;
+
+	if (g->recursive) {
+		code = get_tree(g, target, rpath, local, 0);
+		if (code == CLI_EXIT_FAIL || g->skipped > 0)
+			cli_warn(cli, "%u files copied, %u failed, %u skipped", g->copied, g->failed,
+				 g->skipped);
+		else if (code == 0)
+			cli_info(cli, 1, "%u files copied", g->copied);
+	} else {
+		code = get_one(g, target, rpath, local);
+	}
+	return code;
+}
+
+/* get @CLIENT_ID:PATH: the controller relays the requests to its agent. */
+static int get_agent(struct getrun *g, const char *target, const char *rpath, const char *local)
+{
+	int code;
+
+	g->tp = &ctl_tp;
+	g->agent = target + 1;
+	if (g->agent[0] == '\0' || strcmp(g->agent, "all") == 0 ||
+	    strlen(target) > PPCP_ID_MAX) {
+		cli_err(g->cli, "get: '%s' does not name one agent: give @CLIENT_ID ('ppcp agents' "
+				"lists them)",
+			target);
+		free(g);
+		return CLI_EXIT_FAIL;
+	}
+	if (g->rate > 0) {
+		cli_err(g->cli, "get: --limit-rate does not apply to @CLIENT_ID (the controller "
+				"relays the data without flow control)");
+		free(g);
+		return CLI_EXIT_FAIL;
+	}
+	/* The sidecar's source: "@ID" is never a server_id (PROTOCOL.md §10.3). */
+	snprintf(g->s.server_id, sizeof(g->s.server_id), "%s", target);
+	g->s.fd = -1;
+	code = get_run(g, target, rpath, local);
+	free(g->b64buf);
+	free(g->lbuf);
+	free(g);
+	return code;
+}
+
 int cmd_get(struct cli *cli, int argc, char **argv)
 {
 	struct cli_opts o = { "r", get_longopts, get_opt, NULL, 0 };
@@ -1180,7 +1532,11 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	g->binary = !go.no_binary;
 	g->recursive = go.recursive;
 	g->rate = go.rate;
+	g->ctl_fd = -1;
 	cli_signals_catch();
+	if (target[0] == '@')
+		return get_agent(g, target, rpath, local);
+	g->tp = &sess_tp;
 	if (g->rate > 0) {
 		/* A slow reader gets small records: one must arrive whole
 		 * well within the idle timeout (45 s) of our engine, or the
@@ -1210,17 +1566,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	pace_start(&g->pace, g->rate, cli_now_ms());
-
-	if (g->recursive) {
-		code = get_tree(g, target, rpath, local, 0);
-		if (code == CLI_EXIT_FAIL || g->skipped > 0)
-			cli_warn(cli, "%u files copied, %u failed, %u skipped", g->copied, g->failed,
-				 g->skipped);
-		else if (code == 0)
-			cli_info(cli, 1, "%u files copied", g->copied);
-	} else {
-		code = get_one(g, target, rpath, local);
-	}
+	code = get_run(g, target, rpath, local);
 	if (code > 128 && code < CLI_EXIT_FAIL) {
 		/* Interrupted: tell the server, briefly. */
 		sess_close(&g->s);

@@ -136,7 +136,7 @@ static void ul_head(struct ul *u, const json_t *p)
 		ul_violation(u, "it chose binary-data records we did not ask for");
 		return;
 	}
-	if (u->binary && xfer_check_stream(p, &u->stream) != 0) {
+	if (u->binary && xfer_check_stream(p, &u->stream, 0) != 0) {
 		ul_violation(u, "its head names no valid stream (an even number from 2, PROTOCOL.md "
 				"§9.5)");
 		return;

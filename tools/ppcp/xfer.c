@@ -343,17 +343,17 @@ int xfer_get_u53(const json_t *obj, const char *key, uint64_t *out)
 	return 0;
 }
 
-int xfer_check_stream(const json_t *head, uint32_t *stream)
+int xfer_check_stream(const json_t *head, uint32_t *stream, int owner_is_client)
 {
 	const json_t *v = json_object_get(head, "stream");
 	json_int_t n;
 
-	/* PROTOCOL.md §9.5: the TCP server (the owner here) numbers its
-	 * streams with even numbers from 2. */
+	/* PROTOCOL.md §9.5: the TCP server numbers its streams with even
+	 * numbers from 2, the TCP client (an agent) with odd ones from 1. */
 	if (!json_is_integer(v))
 		return -1;
 	n = json_integer_value(v);
-	if (n < 2 || n > UINT32_MAX || n % 2 != 0)
+	if (n < 1 || n > UINT32_MAX || n % 2 != (owner_is_client ? 1 : 0))
 		return -1;
 	*stream = (uint32_t)n;
 	return 0;

@@ -66,6 +66,10 @@ struct agent {
 	int64_t since;
 	uint64_t seq;
 	struct pend *pend;
+	/* Streams of file requests whose client went away: their records
+	 * still in flight are dropped (PROTOCOL.md §9.5). */
+	uint32_t dead[8];
+	unsigned ndead;
 };
 
 struct cclient {
@@ -287,6 +291,17 @@ static void cc_forget(struct cclient *c)
 				(void)pd_session_send(a->s, PPCP_MSG_COMMAND, cid, cp);
 				json_decref(cp);
 				pd_session_flush(a->s);
+			} else {
+				/* PROTOCOL.md §9.6: the requester cancels; what
+				 * is already on its way is dropped. */
+				json_t *ep = json_pack("{s:s,s:s}", "code", "cancelled", "message",
+						       "the control client went away");
+
+				(void)pd_session_send(a->s, PPCP_MSG_ERROR, p->id, ep);
+				json_decref(ep);
+				pd_session_flush(a->s);
+				if (p->stream != 0)
+					a->dead[a->ndead++ % 8] = p->stream;
 			}
 			*pp = p->next;
 			free(p);
@@ -405,9 +420,13 @@ int pd_ctl_on_message(struct pd_session *s, const ppcp_msg *m)
 
 		if (json_is_integer(st))
 			p->stream = (uint32_t)json_integer_value(st);
-		/* The base64 form: the last chunk says so. */
+		/* The base64 form: the last chunk says so; a head of an empty
+		 * range (a probe, a file of 0 bytes) is all there is (§9.2). */
 		last = json_is_true(json_object_get(m->payload, "last")) ||
-		       json_is_true(json_object_get(m->payload, "done"));
+		       json_is_true(json_object_get(m->payload, "done")) ||
+		       (json_is_string(json_object_get(m->payload, "sha256")) &&
+			json_integer_value(json_object_get(m->payload, "length")) == 0 &&
+			json_is_integer(json_object_get(m->payload, "length")));
 	}
 	cc_send(p->c, json_pack("{s:s,s:s,s:O}", "agent", a->client_id, "type", m->type_name, "p",
 				m->payload));
@@ -436,8 +455,12 @@ int pd_ctl_on_binary(struct pd_session *s, const uint8_t *data, size_t len)
 	for (p = a->pend; p != NULL; p = p->next)
 		if (p->stream == stream && stream != 0)
 			break;
-	if (p == NULL)
+	if (p == NULL) {
+		for (unsigned k = 0; k < 8 && k < a->ndead; k++)
+			if (stream != 0 && a->dead[k] == stream)
+				return 1; /* its client went away */
 		return 0;
+	}
 	b64 = pd_xmalloc(4 * ((flen + 2) / 3) + 1);
 	(void)ppcp__b64_encode(b64, fd, flen);
 	cc_send(p->c, json_pack("{s:s,s:s,s:I,s:I,s:b,s:s}", "agent", a->client_id, "type", "DATA",
