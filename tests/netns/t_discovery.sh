@@ -30,45 +30,11 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-skip() {
-	echo "SKIP: $*"
-	exit 0
-}
-[ "$(id -u)" -eq 0 ] || skip "not root: network namespaces need root"
-command -v ip >/dev/null 2>&1 || skip "ip(8) (iproute2) is not installed"
-[ -n "${PPCP:-}" ] && [ -x "${PPCP:-}" ] || skip "ppcp is not built (PPCP unset)"
-[ -n "${PPCPD:-}" ] && [ -x "${PPCPD:-}" ] || skip "ppcpd is not built (PPCPD unset)"
-P=ppt$$
-if ! ip netns add "${P}probe" 2>/dev/null; then
-	skip "cannot create a network namespace here (ip netns add failed)"
-fi
-ip netns del "${P}probe"
+. "$HERE/netns_lib.sh"
+netns_require
 
 . "$HERE/../e2e/cli_lib.sh"
-
-NSES=()
-netns_cleanup() {
-	local ns pid
-	for ns in "${NSES[@]}"; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
-	done
-	for ns in "${NSES[@]}"; do
-		ip netns del "$ns" 2>/dev/null || true
-	done
-}
 EXTRA_CLEANUP=netns_cleanup
-
-mkns() {
-	ip netns add "$1"
-	NSES+=("$1")
-	ip -n "$1" link set lo up
-	# No duplicate address detection: link-local addresses are usable at
-	# once.
-	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.accept_dad=0 \
-		net.ipv6.conf.all.accept_dad=0
-}
 
 BR=${P}br
 C=${P}c
@@ -76,18 +42,12 @@ S1=${P}s1
 S2=${P}s2
 S6=${P}s6
 S4=${P}s4
-mkns "$BR"
-ip -n "$BR" link add br0 type bridge
-ip -n "$BR" link set br0 type bridge mcast_snooping 0
-ip -n "$BR" link set br0 up
+netns_bridge "$BR"
 n=0
 for ns in "$C" "$S1" "$S2" "$S6" "$S4"; do
 	mkns "$ns"
 	n=$((n + 1))
-	# Both ends are created inside namespaces: nothing appears in ours.
-	ip link add eth0 netns "$ns" type veth peer name "v$n" netns "$BR"
-	ip -n "$BR" link set "v$n" master br0
-	ip -n "$BR" link set "v$n" up
+	netns_attach "$ns" "$BR" "$n"
 done
 # No default route anywhere: broadcast reaches the servers through the
 # directed broadcast address 10.77.0.255 of the client's interface.
