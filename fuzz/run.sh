@@ -65,6 +65,9 @@ done
 echo
 echo "=== summary (${secs}s per target)"
 printf '%s' "$summary"
+n_failed=$(wc -w <<<"$failed")
+n_total=$(wc -w <<<"$targets")
+echo "fuzz: $((n_total - n_failed)) passed, $n_failed failed"
 if [ -n "$failed" ]; then
 	echo "run.sh: findings or errors in:$failed" >&2
 	exit 1
