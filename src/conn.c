@@ -946,6 +946,14 @@ int ppcp_conn_eof(ppcp_conn *c)
 
 size_t ppcp_conn_out(ppcp_conn *c, const uint8_t **data)
 {
+	static const uint8_t none[1];
+
+	/* Before the first byte is queued, or after conn_trim, there is no
+	 * buffer at all: never do arithmetic on a null pointer. */
+	if (c->out.p == NULL) {
+		*data = none;
+		return 0;
+	}
 	*data = c->out.p + c->out.off;
 	return c->out.len - c->out.off;
 }
