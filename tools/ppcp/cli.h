@@ -270,6 +270,9 @@ int xfer_split_remote(const char *arg, char *target, size_t tlen, const char **p
 /* xfer_parse_rate - "500K", "10M", "1G", "2000" (bytes per second, K =
  * 1024 as curl).  0 or -1. */
 int xfer_parse_rate(const char *s, uint64_t *bps);
+/* xfer_opt_rate - the --limit-rate option of get and put: 0, or -1 after
+ * saying what is wrong. */
+int xfer_opt_rate(const struct cli *cli, const char *arg, uint64_t *bps);
 /* xfer_base_name - the last component of path, trailing '/' ignored. */
 const char *xfer_base_name(const char *path, char *buf, size_t len);
 

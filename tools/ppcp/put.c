@@ -558,13 +558,7 @@ static int put_opt(struct cli *cli, int opt, const char *arg, void *user)
 		o->no_binary = 1;
 		return 0;
 	case 'L':
-		if (xfer_parse_rate(arg, &o->rate) != 0) {
-			cli_err(cli, "--limit-rate: '%s' is not a rate (bytes per second, with an "
-				     "optional K, M or G: 500K, 10M)",
-				arg);
-			return -1;
-		}
-		return 0;
+		return xfer_opt_rate(cli, arg, &o->rate);
 	}
 	return -1;
 }

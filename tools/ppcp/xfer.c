@@ -87,6 +87,16 @@ int xfer_split_remote(const char *arg, char *target, size_t tlen, const char **p
 	return 0;
 }
 
+int xfer_opt_rate(const struct cli *cli, const char *arg, uint64_t *bps)
+{
+	if (xfer_parse_rate(arg, bps) == 0)
+		return 0;
+	cli_err(cli, "--limit-rate: '%s' is not a rate (bytes per second, with an "
+		     "optional K, M or G: 500K, 10M)",
+		arg);
+	return -1;
+}
+
 int xfer_parse_rate(const char *s, uint64_t *bps)
 {
 	char *end;
