@@ -427,6 +427,19 @@ void ppcp_hostname_ident(char out[PPCP_ID_MAX + 1]);
 /* ppcp_wipe - overwrite n bytes at p with zeros, not optimised away. */
 void ppcp_wipe(void *p, size_t n);
 
+/* ppcp_crypto_wipe_freed - make OpenSSL zero every block of heap memory it
+ * frees or moves, process-wide.  OpenSSL 3.0's P-256 code (ecp_nistz256)
+ * copies the private scalar of an ECDH into a heap block that it frees
+ * without wiping; libppcp wipes every secret of its own, but cannot reach
+ * that copy.  Call this first thing in main(), before anything uses
+ * OpenSSL: once OpenSSL has allocated with its own functions it refuses,
+ * and this returns PPCP_ERR_CRYPTO (nothing changed).  Calling it again
+ * after it worked returns 0 and changes nothing.  Not thread-safe: call it
+ * before starting threads.  ppcpd and ppcp call it.  The cost is
+ * one memset per freed OpenSSL block (tests/test_faults.c measures the
+ * effect: no secret of a session in any released block). */
+int ppcp_crypto_wipe_freed(void);
+
 /* ------------------------------------------------------------------------
  * Blocking adapter: the seed's quick-start API on a connected socket.
  */

@@ -38,7 +38,9 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -89,6 +91,62 @@ void ppcp_wipe(void *p, size_t n)
 {
 	if (p != NULL && n > 0)
 		OPENSSL_cleanse(p, n);
+}
+
+/* ---- OpenSSL's heap, wiped on release (ppcp_crypto_wipe_freed) ---------
+ * malloc_usable_size covers the whole block, slack included, so nothing
+ * that was ever written to it survives the free. */
+static void *wipe_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return malloc(n);
+}
+
+static void wipe_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	if (p == NULL)
+		return;
+	OPENSSL_cleanse(p, malloc_usable_size(p));
+	free(p);
+}
+
+static void *wipe_realloc(void *p, size_t n, const char *file, int line)
+{
+	size_t old;
+	void *q;
+
+	if (p == NULL)
+		return malloc(n);
+	if (n == 0) {
+		wipe_free(p, file, line);
+		return NULL;
+	}
+	/* Never let realloc move the old contents and free them unwiped. */
+	old = malloc_usable_size(p);
+	q = malloc(n);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	wipe_free(p, file, line);
+	return q;
+}
+
+int ppcp_crypto_wipe_freed(void)
+{
+	static int installed;
+
+	/* Once installed, never again: OpenSSL 3.0 keeps accepting new
+	 * functions while custom ones are in place, and swapping allocators
+	 * under live blocks would be wrong. */
+	if (installed)
+		return 0;
+	if (!CRYPTO_set_mem_functions(wipe_malloc, wipe_realloc, wipe_free))
+		return PPCP_ERR_CRYPTO;
+	installed = 1;
+	return 0;
 }
 
 /* ---- algorithms, fetched once ------------------------------------------
@@ -358,7 +416,10 @@ int ppcp__p256_check_point(const uint8_t *pt, size_t len)
 	lhs = BN_CTX_get(bn);
 	rhs = BN_CTX_get(bn);
 	t = BN_CTX_get(bn);
-	if (t == NULL) {
+	/* OpenSSL fails every BN_CTX_get after a first failure, so checking
+	 * the last would do; checking each does not depend on that. */
+	if (p == NULL || b == NULL || x == NULL || y == NULL || lhs == NULL || rhs == NULL ||
+	    t == NULL) {
 		ret = PPCP_ERR_NOMEM;
 		goto out;
 	}

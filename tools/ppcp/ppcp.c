@@ -369,6 +369,9 @@ int main(int argc, char **argv)
 	size_t i;
 	int ret;
 
+	/* Before anything uses OpenSSL (ppcp.h says why). */
+	if (ppcp_crypto_wipe_freed() != 0)
+		fprintf(stderr, "ppcp: warning: OpenSSL's freed memory will not be wiped\n");
 	memset(&cli, 0, sizeof(cli));
 	cli.prog = "ppcp";
 	cli.port = PPCP_DEFAULT_PORT;

@@ -139,6 +139,9 @@ int main(int argc, char **argv)
 	uv_signal_t sig_term, sig_int, sig_hup;
 	int r, status = 0;
 
+	/* Before anything uses OpenSSL (ppcp.h says why). */
+	if (ppcp_crypto_wipe_freed() != 0)
+		fprintf(stderr, "ppcpd: warning: OpenSSL's freed memory will not be wiped\n");
 	main_no_core_dumps();
 	main_cloexec_inherited();
 	signal(SIGPIPE, SIG_IGN);
