@@ -83,6 +83,8 @@ uint64_t cli_now_us(void);
 /* What a failure means and what to do about it, for an error code met at
  * a step ("handshake", "connect"...).  Static string. */
 const char *cli_advice(int err);
+/* errno of the last local socket failure (PPCP_ERR_IO), for cli_advice. */
+extern int cli_io_errno;
 
 /* Signals: SIGINT, SIGTERM and SIGHUP set cli_signal (the number) instead of
  * killing us, once cli_signals_catch() was called. */

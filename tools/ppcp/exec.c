@@ -359,9 +359,12 @@ static int result(struct xrun *r, struct xs *x)
 	if (x->timed_out)
 		cli_warn(cli, "%s: the command passed its time limit and was killed", id);
 	if (x->truncated)
-		cli_warn(cli, "%s: the output passed the server's cap; the rest was discarded and "
-			      "the command killed",
+		cli_warn(cli, "%s: the output is incomplete (it passed the server's max-output, or "
+			      "the server could not read it: see above); the command was stopped",
 			 id);
+	/* Incomplete output never passes for a success. */
+	if (x->truncated && x->have_exit && x->exit_code == 0)
+		return CLI_EXIT_FAIL;
 	if (x->have_exit)
 		return x->exit_code;
 	if (x->have_signal)

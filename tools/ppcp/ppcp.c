@@ -109,9 +109,21 @@ int cli_usage(const struct cli *cli, const char *synopsis)
 	return CLI_EXIT_FAIL;
 }
 
+int cli_io_errno;
+
 const char *cli_advice(int err)
 {
+	static char io[160];
+
 	switch (err) {
+	case PPCP_ERR_IO:
+		if (cli_io_errno == 0)
+			break;
+		snprintf(io, sizeof(io),
+			 "this machine's socket failed (%s): run the command again; `ppcp doctor` "
+			 "shows which step fails",
+			 strerror(cli_io_errno));
+		return io;
 	case PPCP_ERR_SERVER_AUTH:
 		return "the server does not hold our PSK (wrong PSK file?), or it is not a PPCP "
 		       "server: check that --psk-file / $PPCP_PSK_FILE is the file the server uses";
@@ -133,8 +145,9 @@ const char *cli_advice(int err)
 	case PPCP_ERR_CLOSED:
 		return "the server ended the session (it may be shutting down)";
 	default:
-		return "run `ppcp doctor` to see which step fails";
+		break;
 	}
+	return "run `ppcp doctor` to see which step fails";
 }
 
 /* ---- time and numbers ------------------------------------------------------ */

@@ -271,6 +271,7 @@ static void sess_read(struct sess *s)
 		if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (r < 0 && errno != ECONNRESET && errno != EPIPE) {
+			cli_io_errno = errno;
 			sess_fail(s, PPCP_ERR_IO);
 			return;
 		}
@@ -300,6 +301,12 @@ static void sess_write(struct sess *s)
 	}
 	if (w < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
+	if (w < 0 && errno != EPIPE && errno != ECONNRESET) {
+		/* Our side failed, not the server: say so. */
+		cli_io_errno = errno;
+		sess_fail(s, PPCP_ERR_IO);
+		return;
+	}
 	/* The server is gone: what it said last explains why. */
 	sess_read(s);
 	if (!s->over) {

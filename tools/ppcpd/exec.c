@@ -206,7 +206,25 @@ static void cmd_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	if (n == 0)
 		return;
 	if (n < 0) {
-		/* EOF, or an error that ends the stream all the same. */
+		/* EOF, or an error that ends the stream all the same.  After an
+		 * error the output is incomplete: the client must not take it
+		 * for the whole (PROTOCOL.md §8.4, "truncated"). */
+		if (n != UV_EOF && !c->truncated && c->s != NULL) {
+			char line[200];
+			int k = snprintf(line, sizeof(line),
+					 "ppcpd: reading the command's %s failed (%s): its output is "
+					 "incomplete and the command was stopped\n",
+					 is_err ? "stderr" : "stdout", uv_strerror((int)n));
+			pd_warn("command %s of %s ('%s'): reading its %s failed: %s; output incomplete, "
+				"stopping it",
+				c->id, pd_session_name(c->s), c->prog, is_err ? "stderr" : "stdout",
+				uv_strerror((int)n));
+			if (k > 0)
+				(void)cmd_send_chunk(c, "stderr", (const uint8_t *)line,
+						     (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1);
+			c->truncated = 1;
+			cmd_kill(c);
+		}
 		cmd_close(c, (uv_handle_t *)st, is_err ? &c->err_open : &c->out_open);
 		cmd_maybe_done(c);
 		return;

@@ -1,0 +1,225 @@
+/*
+ * failio.c - an LD_PRELOAD library that makes one read or write system call
+ * of a program fail, for tests/e2e/t_faults_io.sh (adversarial.md T45).
+ *
+ *   PPCP_FAILIO=OP:N:ERRNO:KIND[:sticky]
+ *
+ * OP is "read" (read, readv, pread, preadv, recv, recvfrom, recvmsg) or
+ * "write" (write, writev, pwrite, pwritev, send, sendto, sendmsg).  KIND is
+ * "sock" (sockets), "file" (regular files) or "any".  The N-th call (from 1)
+ * of OP on a descriptor of KIND fails with ERRNO (a number, or one of EIO,
+ * ENOSPC, ECONNRESET, EPIPE, EINTR, EAGAIN, ENOMEM); with "sticky", every
+ * later one fails too, like a disk that stays full.  Calls are counted over
+ * the whole process (all threads).
+ *
+ * PPCP_FAILIO_PROG names the program to break (the last part of its
+ * path, e.g. "ppcpd"); in any other program (timeout, strace, a shell) the
+ * library does nothing and leaves the environment alone.  In the program it
+ * breaks, it removes its variables and LD_PRELOAD from the environment at
+ * load, so that what that program starts (commands run by ppcpd) runs
+ * unharmed.
+ *
+ * When the fault first fires, the library appends "fired OP N fd FD" to the
+ * file named by PPCP_FAILIO_LOG, so a test knows the call was reached and
+ * can stop raising N once it is not.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+enum { K_ANY, K_SOCK, K_FILE };
+
+static int fi_op = -1; /* 0 read, 1 write, -1 off */
+static unsigned long fi_n, fi_count;
+static int fi_errno = EIO, fi_kind = K_ANY, fi_sticky, fi_fired;
+static char fi_log[512];
+static pthread_mutex_t fi_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int fi_errno_of(const char *s)
+{
+	static const struct {
+		const char *name;
+		int e;
+	} names[] = {{"EIO", EIO},	   {"ENOSPC", ENOSPC}, {"ECONNRESET", ECONNRESET},
+		     {"EPIPE", EPIPE},	   {"EINTR", EINTR},   {"EAGAIN", EAGAIN},
+		     {"ENOMEM", ENOMEM}, {"EDQUOT", EDQUOT}};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i].name) == 0)
+			return names[i].e;
+	return atoi(s) > 0 ? atoi(s) : EIO;
+}
+
+__attribute__((constructor)) static void fi_init(void)
+{
+	const char *spec = getenv("PPCP_FAILIO");
+	const char *log = getenv("PPCP_FAILIO_LOG");
+	const char *prog = getenv("PPCP_FAILIO_PROG");
+	char buf[128], exe[512], *save = NULL, *tok;
+	int field = 0;
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (prog == NULL || n <= 0)
+		return;
+	exe[n] = '\0';
+	tok = strrchr(exe, '/');
+	if (strcmp(tok != NULL ? tok + 1 : exe, prog) != 0)
+		return;
+
+	if (log != NULL)
+		snprintf(fi_log, sizeof(fi_log), "%s", log);
+	if (spec != NULL) {
+		snprintf(buf, sizeof(buf), "%s", spec);
+		for (tok = strtok_r(buf, ":", &save); tok != NULL; tok = strtok_r(NULL, ":", &save)) {
+			switch (field++) {
+			case 0: fi_op = strcmp(tok, "read") == 0 ? 0 : strcmp(tok, "write") == 0 ? 1 : -1; break;
+			case 1: fi_n = strtoul(tok, NULL, 10); break;
+			case 2: fi_errno = fi_errno_of(tok); break;
+			case 3: fi_kind = strcmp(tok, "sock") == 0 ? K_SOCK : strcmp(tok, "file") == 0 ? K_FILE : K_ANY; break;
+			case 4: fi_sticky = strcmp(tok, "sticky") == 0; break;
+			}
+		}
+		if (fi_n == 0)
+			fi_op = -1;
+	}
+	unsetenv("PPCP_FAILIO");
+	unsetenv("PPCP_FAILIO_LOG");
+	unsetenv("PPCP_FAILIO_PROG");
+	unsetenv("LD_PRELOAD");
+}
+
+static int fi_kind_matches(int fd)
+{
+	struct stat st;
+
+	if (fi_kind == K_ANY)
+		return 1;
+	if (fstat(fd, &st) != 0)
+		return 0;
+	return fi_kind == K_SOCK ? S_ISSOCK(st.st_mode) : S_ISREG(st.st_mode);
+}
+
+static void fi_note(int op, int fd)
+{
+	char line[96];
+	int n, lfd;
+
+	if (fi_log[0] == '\0')
+		return;
+	n = snprintf(line, sizeof(line), "fired %s %lu fd %d pid %d\n", op ? "write" : "read", fi_n, fd,
+		     (int)getpid());
+	lfd = (int)syscall(SYS_openat, AT_FDCWD, fi_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd >= 0) {
+		(void)syscall(SYS_write, lfd, line, (size_t)n);
+		(void)syscall(SYS_close, lfd);
+	}
+}
+
+/* 1 when this call must fail (errno is then set). */
+static int fi_should_fail(int op, int fd)
+{
+	int fail = 0, note = 0;
+
+	if (op != fi_op || !fi_kind_matches(fd))
+		return 0;
+	pthread_mutex_lock(&fi_lock);
+	fi_count++;
+	if (fi_count == fi_n || (fi_sticky && fi_count > fi_n)) {
+		fail = 1;
+		note = !fi_fired;
+		fi_fired = 1;
+	}
+	pthread_mutex_unlock(&fi_lock);
+	if (note)
+		fi_note(op, fd);
+	if (fail)
+		errno = fi_errno;
+	return fail;
+}
+
+#define REAL(name) ((__typeof__(&name))dlsym(RTLD_NEXT, #name))
+
+ssize_t read(int fd, void *b, size_t n)
+{
+	return fi_should_fail(0, fd) ? -1 : REAL(read)(fd, b, n);
+}
+ssize_t readv(int fd, const struct iovec *v, int c)
+{
+	return fi_should_fail(0, fd) ? -1 : REAL(readv)(fd, v, c);
+}
+ssize_t pread64(int fd, void *b, size_t n, off_t o)
+{
+	return fi_should_fail(0, fd) ? -1 : REAL(pread64)(fd, b, n, o);
+}
+ssize_t pread(int fd, void *b, size_t n, off_t o)
+{
+	return fi_should_fail(0, fd) ? -1 : REAL(pread)(fd, b, n, o);
+}
+ssize_t preadv(int fd, const struct iovec *v, int c, off_t o)
+{
+	return fi_should_fail(0, fd) ? -1 : REAL(preadv)(fd, v, c, o);
+}
+ssize_t preadv64(int fd, const struct iovec *v, int c, off_t o)
+{
+	return fi_should_fail(0, fd) ? -1 : REAL(preadv64)(fd, v, c, o);
+}
+ssize_t recv(int fd, void *b, size_t n, int f)
+{
+	return fi_should_fail(0, fd) ? -1 : REAL(recv)(fd, b, n, f);
+}
+ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *al)
+{
+	return fi_should_fail(0, fd) ? -1 : REAL(recvfrom)(fd, b, n, f, a, al);
+}
+ssize_t recvmsg(int fd, struct msghdr *m, int f)
+{
+	return fi_should_fail(0, fd) ? -1 : REAL(recvmsg)(fd, m, f);
+}
+ssize_t write(int fd, const void *b, size_t n)
+{
+	return fi_should_fail(1, fd) ? -1 : REAL(write)(fd, b, n);
+}
+ssize_t writev(int fd, const struct iovec *v, int c)
+{
+	return fi_should_fail(1, fd) ? -1 : REAL(writev)(fd, v, c);
+}
+ssize_t pwrite64(int fd, const void *b, size_t n, off_t o)
+{
+	return fi_should_fail(1, fd) ? -1 : REAL(pwrite64)(fd, b, n, o);
+}
+ssize_t pwrite(int fd, const void *b, size_t n, off_t o)
+{
+	return fi_should_fail(1, fd) ? -1 : REAL(pwrite)(fd, b, n, o);
+}
+ssize_t pwritev(int fd, const struct iovec *v, int c, off_t o)
+{
+	return fi_should_fail(1, fd) ? -1 : REAL(pwritev)(fd, v, c, o);
+}
+ssize_t pwritev64(int fd, const struct iovec *v, int c, off_t o)
+{
+	return fi_should_fail(1, fd) ? -1 : REAL(pwritev64)(fd, v, c, o);
+}
+ssize_t send(int fd, const void *b, size_t n, int f)
+{
+	return fi_should_fail(1, fd) ? -1 : REAL(send)(fd, b, n, f);
+}
+ssize_t sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t al)
+{
+	return fi_should_fail(1, fd) ? -1 : REAL(sendto)(fd, b, n, f, a, al);
+}
+ssize_t sendmsg(int fd, const struct msghdr *m, int f)
+{
+	return fi_should_fail(1, fd) ? -1 : REAL(sendmsg)(fd, m, f);
+}

@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# t_faults_io.sh - read and write system calls failing inside the real
+# programs (adversarial.md T45), through tests/e2e/failio.c preloaded into
+# one program at a time (PPCP_FAILIO_PROG).  For each scenario the N-th call
+# fails, for N = 1, 2, 3, ... until the call is no longer reached (the
+# library logs each fault that fires, so a sweep cannot pass without
+# faults).  Whatever call fails, the program must either succeed with the
+# right result (the failed call was one it can do without, such as the
+# address cache) or stop with exit 255 and one line on stderr that says what
+# failed, and leave no file under the final name.  Nothing crashes, no
+# sanitizer reports, and the daemon keeps serving.
+#
+#   ppcp:  get with the local file's writes failing (EIO, ENOSPC, and a disk
+#          that stays full), put with the local file's reads failing, exec
+#          with socket reads and writes failing.
+#   ppcpd: socket reads, socket writes, file reads (get) and file writes
+#          (put, and a disk that stays full), one daemon per N.
+#
+# Environment: PPCP, PPCPD, FAILIO (the preload library).  Loopback only.
+set -euo pipefail
+. "$(dirname "$0")/cli_lib.sh"
+need_ppcpd
+if [ -z "${FAILIO:-}" ] || [ ! -f "$FAILIO" ]; then
+	echo "SKIP: FAILIO (tests/e2e/failio.c built as failio.so) is not set"
+	exit 0
+fi
+# The sanitizer runtime need not come first when a library is preloaded.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+
+MAXN=${FAILIO_MAXN:-40} # a bound on every sweep
+LAST_ERR=
+newpsk "$TMP/psk"
+ROOT=$TMP/root
+mkdir -p "$ROOT" "$TMP/w"
+head -c 700000 /dev/urandom >"$ROOT/f"
+head -c 500000 /dev/urandom >"$TMP/up"
+
+sanitizer_clean() { # sanitizer_clean FILE... - no sanitizer report in them
+	! grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer' "$@" 2>/dev/null
+}
+
+# one_line_error WHAT - the last run failed as it should: exit 255, and one
+# line of ppcp's own on stderr, starting with "ppcp:" (lines that start with
+# "ppcpd:" are the remote command's stderr, relayed: ppcpd's own account of
+# a failure on its side).
+one_line_error() {
+	local lines
+	lines=$(grep -vc '^ppcpd: ' "$TMP/err" || true)
+	LAST_ERR=$(grep -v '^ppcpd: ' "$TMP/err" || true)
+	if [ "$RC" -eq 255 ] && [ "$lines" -eq 1 ] && grep -q '^ppcp: ' "$TMP/err"; then
+		return 0
+	fi
+	fail "$1: exit $RC with $lines line(s) on stderr"
+	show "$TMP/err"
+	return 1
+}
+
+# faulty CMD... - run CMD (ppcp with the test's PSK and port) with the fault
+# $SPEC in ppcp only.  Sets RC; stdout/stderr in $TMP/out, $TMP/err.
+faulty() {
+	run env LD_PRELOAD="$FAILIO" PPCP_FAILIO_PROG=ppcp PPCP_FAILIO="$SPEC" \
+		PPCP_FAILIO_LOG="$TMP/fired" "$PPCP" --psk-file "$TMP/psk" --port "$PORT" \
+		--discover-addr "$DISCOVER" "$@"
+}
+
+# fired - did the fault of the last run fire?  (and forget it)
+fired() {
+	if [ -s "$TMP/fired" ]; then
+		rm -f "$TMP/fired"
+		return 0
+	fi
+	return 1
+}
+
+# ---- ppcp, against a healthy daemon -------------------------------------
+for _ in 1 2 3 4 5; do
+	PORT=$(random_port)
+	if start_ppcpd io-ok 127.0.0.1 "$PORT" --file-root "$ROOT" --allow-put \
+		--allow-exec echo --state-dir "$TMP/pd-state"; then
+		break
+	fi
+	stop_ppcpd io-ok KILL
+done
+T=127.0.0.1:$PORT
+
+# sweep_client NAME CHECK ARGS... - for N = 1.. run `ppcp ARGS` with the
+# fault $OP:N:$ERR:$KIND and call CHECK after each run that fired.
+sweep_client() {
+	local name=$1 check=$2 n hits=0 bad=0
+	shift 2
+	for n in $(seq 1 "$MAXN"); do
+		SPEC="$OP:$n:$ERR:$KIND${STICKY:+:sticky}"
+		PRE_RUN
+		faulty "$@"
+		fired || break
+		hits=$((hits + 1))
+		sanitizer_clean "$TMP/err" || { fail "$name N=$n: sanitizer report"; show "$TMP/err"; bad=1; }
+		$check "$name N=$n" || bad=1
+	done
+	if [ "$hits" -ge 1 ] && [ "$bad" -eq 0 ]; then
+		ok "$name: $hits faults, each a clean success or one clean error"
+	elif [ "$hits" -eq 0 ]; then
+		fail "$name: the fault never fired ($SPEC)"
+	fi
+	HITS=$hits
+}
+
+PRE_RUN() { rm -rf "$TMP/w"/* "$TMP/w"/.[!.]* 2>/dev/null || true; }
+
+# get: the local file's writes fail.  A failed get leaves nothing under
+# the final name; a get that reports success has the right bytes.
+check_get() {
+	if [ "$RC" -eq 0 ]; then
+		cmp -s "$ROOT/f" "$TMP/w/f" && return 0
+		fail "$1: exit 0 but the file differs"
+		return 1
+	fi
+	one_line_error "$1" || return 1
+	if [ -e "$TMP/w/f" ]; then
+		fail "$1: a file under the final name after a failed get"
+		return 1
+	fi
+}
+OP=write KIND=file
+for ERR in EIO ENOSPC; do
+	sweep_client "get, local write $ERR" check_get get "$T:f" "$TMP/w/"
+done
+ERR=ENOSPC STICKY=1
+sweep_client "get, local disk full from write N on" check_get get "$T:f" "$TMP/w/"
+STICKY=
+case $LAST_ERR in
+*"disk full"*) ok "a full disk is named as such: $LAST_ERR" ;;
+*) fail "a full disk is not named: $LAST_ERR" ;;
+esac
+
+# put: the local file's reads fail.  Nothing under the final name on the
+# server unless the put succeeded, and then the bytes are right.
+PRE_RUN() { rm -f "$ROOT/up"; }
+check_put() {
+	if [ "$RC" -eq 0 ]; then
+		cmp -s "$TMP/up" "$ROOT/up" && return 0
+		fail "$1: exit 0 but the uploaded file differs"
+		return 1
+	fi
+	one_line_error "$1" || return 1
+	if [ -e "$ROOT/up" ]; then
+		fail "$1: a file under the final name on the server after a failed put"
+		return 1
+	fi
+}
+OP=read KIND=file ERR=EIO
+sweep_client "put, local read EIO" check_put put "$TMP/up" "$T:up"
+
+# exec: the socket's reads or writes fail.
+PRE_RUN() { :; }
+check_exec() {
+	if [ "$RC" -eq 0 ]; then
+		[ "$(cat "$TMP/out")" = "hi" ] && return 0
+		fail "$1: exit 0 but the output is '$(cat "$TMP/out")'"
+		return 1
+	fi
+	# ppcpd could not read the command's output: it stops the command
+	# (128 + SIGTERM) and says so; ppcp warns that the output is
+	# incomplete.  Never a 0.
+	if [ "$RC" -gt 128 ] && [ "$RC" -lt 255 ] &&
+		grep -q '^ppcpd: reading the command' "$TMP/err" &&
+		[ "$(grep -c '^ppcp: .*output is incomplete' "$TMP/err")" -eq 1 ]; then
+		return 0
+	fi
+	one_line_error "$1"
+}
+KIND=sock
+for OP in read write; do
+	for ERR in EIO ECONNRESET ENOMEM; do
+		sweep_client "exec, socket $OP $ERR" check_exec exec "$T" -- echo hi
+	done
+done
+stop_ppcpd io-ok
+
+# ---- ppcpd, one daemon per fault --------------------------------------
+# start_faulty SPEC - ppcpd with the fault, its stderr through a pipe (so
+# that its log lines are not file writes); 0 when it listens, 1 when it
+# exited (then $TMP/pd.log says why), 2 when it neither listened nor exited.
+start_faulty() {
+	local try st
+	for try in 1 2 3 4 5; do
+		st=0
+		start_faulty_once "$1" || st=$?
+		# A random port that is taken: another one.
+		if [ "$st" -eq 1 ] && grep -q "address already in use" "$TMP/pd.log"; then
+			wait "$DPID" 2>/dev/null || true
+			continue
+		fi
+		return "$st"
+	done
+	return "$st"
+}
+start_faulty_once() {
+	rm -f "$TMP/fired"
+	: >"$TMP/pd.log"
+	PORT=$(random_port)
+	timeout 120 env LD_PRELOAD="$FAILIO" PPCP_FAILIO_PROG=ppcpd PPCP_FAILIO="$1" \
+		PPCP_FAILIO_LOG="$TMP/fired" "$PPCPD" --psk-file "$TMP/psk" \
+		--listen "127.0.0.1:$PORT" --server-id io-faulty --log-level info --file-root "$ROOT" \
+		--allow-put --allow-exec echo --state-dir "$TMP/pd-state" \
+		2> >(cat >>"$TMP/pd.log") >/dev/null &
+	DPID=$!
+	PIDS+=("$DPID")
+	for _ in $(seq 1 100); do
+		grep -q "listening" "$TMP/pd.log" && return 0
+		kill -0 "$DPID" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 2
+}
+stop_faulty() {
+	kill -TERM "$DPID" 2>/dev/null || true
+	wait "$DPID" 2>/dev/null || true
+}
+
+# sweep_daemon NAME SPEC-PREFIX ACTION CHECK - for N = 1.., a daemon with
+# the fault PREFIX:N...; ACTION runs the client work, CHECK judges it; then
+# a healthy request must still be served by the same daemon.
+sweep_daemon() {
+	local name=$1 op=$2 kind=$3 err=$4 action=$5 check=$6 n hits=0 bad=0 st
+	for n in $(seq 1 "$MAXN"); do
+		st=0
+		start_faulty "$op:$n:$err:$kind${STICKY:+:sticky}" || st=$?
+		if [ "$st" -eq 2 ]; then
+			fail "$name N=$n: ppcpd neither listened nor exited"
+			bad=1
+			stop_faulty
+			continue
+		fi
+		if [ "$st" -eq 1 ]; then
+			# It failed at start-up (reading its PSK file, say): that
+			# must be one clear line and exit 1.
+			wait "$DPID" 2>/dev/null && rc=0 || rc=$?
+			if fired && [ "$rc" -eq 1 ] && [ "$(grep -c . "$TMP/pd.log")" -eq 1 ]; then
+				continue
+			fi
+			fail "$name N=$n: ppcpd exited $rc at start-up"
+			show "$TMP/pd.log"
+			bad=1
+			continue
+		fi
+		T=127.0.0.1:$PORT
+		$action
+		if ! fired; then
+			# Call N is beyond what the request makes: the sweep is over.
+			stop_faulty
+			break
+		fi
+		hits=$((hits + 1))
+		sanitizer_clean "$TMP/err" || { fail "$name N=$n: sanitizer report in ppcp"; bad=1; }
+		$check "$name N=$n" || bad=1
+		# The daemon goes on serving, whatever failed.
+		if ! kill -0 "$DPID" 2>/dev/null; then
+			fail "$name N=$n: ppcpd died"
+			show "$TMP/pd.log"
+			bad=1
+		else
+			run pc exec "$T" -- echo again
+			if [ "$RC" -ne 0 ] || [ "$(cat "$TMP/out")" != again ]; then
+				fail "$name N=$n: ppcpd does not serve after the fault (exit $RC)"
+				show "$TMP/err" "$TMP/pd.log"
+				bad=1
+			fi
+		fi
+		stop_faulty
+		sanitizer_clean "$TMP/pd.log" || { fail "$name N=$n: sanitizer report in ppcpd"; show "$TMP/pd.log"; bad=1; }
+	done
+	if [ "$hits" -ge 1 ] && [ "$bad" -eq 0 ]; then
+		ok "$name: $hits faults; every request ended in a clean success or one clean error, and ppcpd went on"
+	elif [ "$hits" -eq 0 ] && [ "$bad" -eq 0 ]; then
+		fail "$name: the fault never fired during the requests"
+	fi
+}
+
+act_exec() { run pc exec "$T" -- echo hi; }
+act_get() { rm -rf "$TMP/w"/* "$TMP/w"/.[!.]* 2>/dev/null || true; run pc get "$T:f" "$TMP/w/"; }
+act_put() { rm -f "$ROOT/up"; run pc put "$TMP/up" "$T:up"; }
+
+for OP in read write; do
+	sweep_daemon "ppcpd socket $OP EIO (exec)" $OP sock EIO act_exec check_exec
+done
+sweep_daemon "ppcpd file read EIO (get)" read file EIO act_get check_get
+sweep_daemon "ppcpd file write EIO (put)" write file EIO act_put check_put
+STICKY=1
+sweep_daemon "ppcpd disk full from write N on (put)" write file ENOSPC act_put check_put
+STICKY=
+case $LAST_ERR in
+*"disk full"* | *"space"*) ok "the client hears that the server's disk is full: $LAST_ERR" ;;
+*) fail "the client is not told that the server's disk is full: $LAST_ERR" ;;
+esac
+# No temporary file of a failed upload is left under a name a user sees
+# (the last put of the last sweep, past the faults, succeeded).
+cmp -s "$TMP/up" "$ROOT/up" && rm -f "$ROOT/up"
+if ls -A "$ROOT" | grep -v '^f$' | grep -qv '^\.'; then
+	fail "files left in the root: $(ls -A "$ROOT" | tr '\n' ' ')"
+else
+	ok "nothing but hidden resumable temp files in the root: $(ls -A "$ROOT" | tr '\n' ' ')"
+fi
+
+finish
