@@ -172,10 +172,10 @@ kill "$NPID" 2>/dev/null || true
 
 # SIGSEGV under `ulimit -c unlimited` in a directory where core files land
 # (core_pattern here: $(cat /proc/sys/kernel/core_pattern)).
-python3 - "$PPCPD" "$TMP/psk" "$TMP/cores" >"$TMP/cores.out" 2>&1 <<'EOF' || true
+python3 - "$PPCPD" "$TMP/psk" "$TMP/cores" "${PPCP:-}" >"$TMP/cores.out" 2>&1 <<'EOF' || true
 import os, resource, signal, subprocess, sys, time
 
-ppcpd, psk, d = sys.argv[1:]
+ppcpd, psk, d = sys.argv[1:4]
 os.makedirs(d + "/control", exist_ok=True)
 os.makedirs(d + "/ppcpd/state", exist_ok=True)
 resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
@@ -193,6 +193,10 @@ def crash(cmd, cwd, wait_for=None):
     _, st = os.waitpid(p.pid, 0)
     time.sleep(0.2)
     files = [f for f in os.listdir(cwd) if f.startswith("core")]
+    # Only a process that was still running when SIGSEGV came proves
+    # anything: the signal must be what ended it.
+    if not (os.WIFSIGNALED(st) and os.WTERMSIG(st) == signal.SIGSEGV):
+        print("%s: ended before the signal (status %d)" % (cmd[0], st))
     return os.WCOREDUMP(st), files
 
 cd, cf = crash(["sleep", "10"], d + "/control")
@@ -200,11 +204,32 @@ print("control sleep: core_dumped %d files %s" % (cd, cf))
 pd, pf = crash([ppcpd, "--psk-file", psk, "--listen", "127.0.0.1:0", "--state-dir", d + "/ppcpd/state",
                 "--log-level", "debug"], d + "/ppcpd", b"listening on")
 print("ppcpd: core_dumped %d files %s" % (pd, pf))
+
+# ppcp holds the PSK too: crash it while it waits for a SERVER_HELLO from a
+# listener on 127.0.0.1 that never answers.
+import socket
+ppcp = sys.argv[4] if len(sys.argv) > 4 else None
+if ppcp:
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    os.makedirs(d + "/ppcp", exist_ok=True)
+    port = str(ls.getsockname()[1])
+    cd2, cf2 = crash([ppcp, "--psk-file", psk, "--discover-addr", "127.0.0.1", "--port", port,
+                      "exec", "127.0.0.1", "--", "true"], d + "/ppcp")
+    print("ppcp: core_dumped %d files %s" % (cd2, cf2))
 EOF
 sed 's/^/    /' "$TMP/cores.out"
 if grep -q '^control sleep: core_dumped 1' "$TMP/cores.out"; then
 	expect_in "ppcpd killed by SIGSEGV under ulimit -c unlimited: no core dumped, no core file" \
 		"^ppcpd: core_dumped 0 files \[\]$" "$TMP/cores.out"
+	if grep -q 'ended before the signal' "$TMP/cores.out"; then
+		fail "a process ended before SIGSEGV reached it: the core checks prove nothing"
+	fi
+	if [ -n "${PPCP:-}" ]; then
+		expect_in "ppcp killed by SIGSEGV under ulimit -c unlimited: no core dumped, no core file" \
+			"^ppcp: core_dumped 0 files \[\]$" "$TMP/cores.out"
+	fi
 else
 	echo "SKIP: this system writes no core for a plain process either (core_pattern $(cat /proc/sys/kernel/core_pattern)): the no-core check proves nothing here"
 	expect_in "ppcpd: no core dumped" "^ppcpd: core_dumped 0 " "$TMP/cores.out"

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -385,6 +386,12 @@ int main(int argc, char **argv)
 	/* Before anything uses OpenSSL (ppcp.h says why). */
 	if (ppcp_crypto_wipe_freed() != 0)
 		fprintf(stderr, "ppcp: warning: OpenSSL's freed memory will not be wiped\n");
+	/* The PSK and the session keys never reach a core file (T47).  The
+	 * process stays dumpable otherwise: its user can still trace it, and
+	 * could read the PSK file anyway. */
+	struct rlimit nocore = { 0, 0 };
+	if (setrlimit(RLIMIT_CORE, &nocore) != 0)
+		fprintf(stderr, "ppcp: warning: cannot disable core dumps: %s\n", strerror(errno));
 	memset(&cli, 0, sizeof(cli));
 	cli.prog = "ppcp";
 	cli.port = PPCP_DEFAULT_PORT;
