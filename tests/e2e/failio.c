@@ -4,9 +4,12 @@
  *
  *   PPCP_FAILIO=OP:N:ERRNO:KIND[:sticky]
  *
- * OP is "read" (read, readv, pread, preadv, recv, recvfrom, recvmsg) or
- * "write" (write, writev, pwrite, pwritev, send, sendto, sendmsg).  KIND is
- * "sock" (sockets), "file" (regular files) or "any".  The N-th call (from 1)
+ * OP is "read" (read, readv, pread, preadv, recv, recvfrom, recvmsg),
+ * "write" (write, writev, pwrite, pwritev, send, sendto, sendmsg), "sync"
+ * (fsync, fdatasync), "open" (open, openat and their 64 forms, not the raw
+ * openat2 system call), "rename" (rename, renameat, renameat2) or "accept"
+ * (accept, accept4).  KIND is "sock" (sockets), "file" (regular files) or
+ * "any"; it applies to read, write and sync, the others count every call.  The N-th call (from 1)
  * of OP on a descriptor of KIND fails with ERRNO (a number, or one of EIO,
  * ENOSPC, ECONNRESET, EPIPE, EINTR, EAGAIN, ENOMEM); with "sticky", every
  * later one fails too, like a disk that stays full.  Calls are counted over
@@ -41,7 +44,9 @@
 
 enum { K_ANY, K_SOCK, K_FILE };
 
-static int fi_op = -1; /* 0 read, 1 write, -1 off */
+enum { OP_READ, OP_WRITE, OP_SYNC, OP_OPEN, OP_RENAME, OP_ACCEPT };
+static const char *const fi_names[] = {"read", "write", "sync", "open", "rename", "accept"};
+static int fi_op = -1; /* an OP_*, -1 off */
 static unsigned long fi_n, fi_count;
 static int fi_errno = EIO, fi_kind = K_ANY, fi_sticky, fi_fired;
 static char fi_log[512];
@@ -54,7 +59,8 @@ static int fi_errno_of(const char *s)
 		int e;
 	} names[] = {{"EIO", EIO},	   {"ENOSPC", ENOSPC}, {"ECONNRESET", ECONNRESET},
 		     {"EPIPE", EPIPE},	   {"EINTR", EINTR},   {"EAGAIN", EAGAIN},
-		     {"ENOMEM", ENOMEM}, {"EDQUOT", EDQUOT}};
+		     {"ENOMEM", ENOMEM}, {"EDQUOT", EDQUOT},
+		     {"EMFILE", EMFILE}, {"EACCES", EACCES}};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(s, names[i].name) == 0)
 			return names[i].e;
@@ -84,7 +90,12 @@ __attribute__((constructor)) static void fi_init(void)
 		snprintf(buf, sizeof(buf), "%s", spec);
 		for (tok = strtok_r(buf, ":", &save); tok != NULL; tok = strtok_r(NULL, ":", &save)) {
 			switch (field++) {
-			case 0: fi_op = strcmp(tok, "read") == 0 ? 0 : strcmp(tok, "write") == 0 ? 1 : -1; break;
+			case 0:
+				fi_op = -1;
+				for (int i = 0; i < (int)(sizeof(fi_names) / sizeof(fi_names[0])); i++)
+					if (strcmp(tok, fi_names[i]) == 0)
+						fi_op = i;
+				break;
 			case 1: fi_n = strtoul(tok, NULL, 10); break;
 			case 2: fi_errno = fi_errno_of(tok); break;
 			case 3: fi_kind = strcmp(tok, "sock") == 0 ? K_SOCK : strcmp(tok, "file") == 0 ? K_FILE : K_ANY; break;
@@ -104,7 +115,7 @@ static int fi_kind_matches(int fd)
 {
 	struct stat st;
 
-	if (fi_kind == K_ANY)
+	if (fi_kind == K_ANY || fd < 0)
 		return 1;
 	if (fstat(fd, &st) != 0)
 		return 0;
@@ -118,7 +129,7 @@ static void fi_note(int op, int fd)
 
 	if (fi_log[0] == '\0')
 		return;
-	n = snprintf(line, sizeof(line), "fired %s %lu fd %d pid %d\n", op ? "write" : "read", fi_n, fd,
+	n = snprintf(line, sizeof(line), "fired %s %lu fd %d pid %d\n", fi_names[op], fi_n, fd,
 		     (int)getpid());
 	lfd = (int)syscall(SYS_openat, AT_FDCWD, fi_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (lfd >= 0) {
@@ -153,73 +164,138 @@ static int fi_should_fail(int op, int fd)
 
 ssize_t read(int fd, void *b, size_t n)
 {
-	return fi_should_fail(0, fd) ? -1 : REAL(read)(fd, b, n);
+	return fi_should_fail(OP_READ, fd) ? -1 : REAL(read)(fd, b, n);
 }
 ssize_t readv(int fd, const struct iovec *v, int c)
 {
-	return fi_should_fail(0, fd) ? -1 : REAL(readv)(fd, v, c);
+	return fi_should_fail(OP_READ, fd) ? -1 : REAL(readv)(fd, v, c);
 }
 ssize_t pread64(int fd, void *b, size_t n, off_t o)
 {
-	return fi_should_fail(0, fd) ? -1 : REAL(pread64)(fd, b, n, o);
+	return fi_should_fail(OP_READ, fd) ? -1 : REAL(pread64)(fd, b, n, o);
 }
 ssize_t pread(int fd, void *b, size_t n, off_t o)
 {
-	return fi_should_fail(0, fd) ? -1 : REAL(pread)(fd, b, n, o);
+	return fi_should_fail(OP_READ, fd) ? -1 : REAL(pread)(fd, b, n, o);
 }
 ssize_t preadv(int fd, const struct iovec *v, int c, off_t o)
 {
-	return fi_should_fail(0, fd) ? -1 : REAL(preadv)(fd, v, c, o);
+	return fi_should_fail(OP_READ, fd) ? -1 : REAL(preadv)(fd, v, c, o);
 }
 ssize_t preadv64(int fd, const struct iovec *v, int c, off_t o)
 {
-	return fi_should_fail(0, fd) ? -1 : REAL(preadv64)(fd, v, c, o);
+	return fi_should_fail(OP_READ, fd) ? -1 : REAL(preadv64)(fd, v, c, o);
 }
 ssize_t recv(int fd, void *b, size_t n, int f)
 {
-	return fi_should_fail(0, fd) ? -1 : REAL(recv)(fd, b, n, f);
+	return fi_should_fail(OP_READ, fd) ? -1 : REAL(recv)(fd, b, n, f);
 }
 ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *al)
 {
-	return fi_should_fail(0, fd) ? -1 : REAL(recvfrom)(fd, b, n, f, a, al);
+	return fi_should_fail(OP_READ, fd) ? -1 : REAL(recvfrom)(fd, b, n, f, a, al);
 }
 ssize_t recvmsg(int fd, struct msghdr *m, int f)
 {
-	return fi_should_fail(0, fd) ? -1 : REAL(recvmsg)(fd, m, f);
+	return fi_should_fail(OP_READ, fd) ? -1 : REAL(recvmsg)(fd, m, f);
 }
 ssize_t write(int fd, const void *b, size_t n)
 {
-	return fi_should_fail(1, fd) ? -1 : REAL(write)(fd, b, n);
+	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(write)(fd, b, n);
 }
 ssize_t writev(int fd, const struct iovec *v, int c)
 {
-	return fi_should_fail(1, fd) ? -1 : REAL(writev)(fd, v, c);
+	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(writev)(fd, v, c);
 }
 ssize_t pwrite64(int fd, const void *b, size_t n, off_t o)
 {
-	return fi_should_fail(1, fd) ? -1 : REAL(pwrite64)(fd, b, n, o);
+	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(pwrite64)(fd, b, n, o);
 }
 ssize_t pwrite(int fd, const void *b, size_t n, off_t o)
 {
-	return fi_should_fail(1, fd) ? -1 : REAL(pwrite)(fd, b, n, o);
+	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(pwrite)(fd, b, n, o);
 }
 ssize_t pwritev(int fd, const struct iovec *v, int c, off_t o)
 {
-	return fi_should_fail(1, fd) ? -1 : REAL(pwritev)(fd, v, c, o);
+	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(pwritev)(fd, v, c, o);
 }
 ssize_t pwritev64(int fd, const struct iovec *v, int c, off_t o)
 {
-	return fi_should_fail(1, fd) ? -1 : REAL(pwritev64)(fd, v, c, o);
+	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(pwritev64)(fd, v, c, o);
 }
 ssize_t send(int fd, const void *b, size_t n, int f)
 {
-	return fi_should_fail(1, fd) ? -1 : REAL(send)(fd, b, n, f);
+	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(send)(fd, b, n, f);
 }
 ssize_t sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t al)
 {
-	return fi_should_fail(1, fd) ? -1 : REAL(sendto)(fd, b, n, f, a, al);
+	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(sendto)(fd, b, n, f, a, al);
 }
 ssize_t sendmsg(int fd, const struct msghdr *m, int f)
 {
-	return fi_should_fail(1, fd) ? -1 : REAL(sendmsg)(fd, m, f);
+	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(sendmsg)(fd, m, f);
+}
+
+int fsync(int fd)
+{
+	return fi_should_fail(OP_SYNC, fd) ? -1 : REAL(fsync)(fd);
+}
+int fdatasync(int fd)
+{
+	return fi_should_fail(OP_SYNC, fd) ? -1 : REAL(fdatasync)(fd);
+}
+int rename(const char *a, const char *b)
+{
+	return fi_should_fail(OP_RENAME, -1) ? -1 : REAL(rename)(a, b);
+}
+int renameat(int da, const char *a, int db, const char *b)
+{
+	return fi_should_fail(OP_RENAME, -1) ? -1 : REAL(renameat)(da, a, db, b);
+}
+int renameat2(int da, const char *a, int db, const char *b, unsigned int f)
+{
+	return fi_should_fail(OP_RENAME, -1) ? -1 : REAL(renameat2)(da, a, db, b, f);
+}
+int accept(int fd, struct sockaddr *a, socklen_t *l)
+{
+	return fi_should_fail(OP_ACCEPT, fd) ? -1 : REAL(accept)(fd, a, l);
+}
+int accept4(int fd, struct sockaddr *a, socklen_t *l, int f)
+{
+	return fi_should_fail(OP_ACCEPT, fd) ? -1 : REAL(accept4)(fd, a, l, f);
+}
+
+/* open and openat take a mode only with O_CREAT or O_TMPFILE. */
+#define FI_MODE(flags, mode)                                                                       \
+	do {                                                                                       \
+		if ((flags) & (O_CREAT | O_TMPFILE)) {                                             \
+			va_list ap;                                                                \
+			va_start(ap, flags);                                                       \
+			mode = va_arg(ap, mode_t);                                                 \
+			va_end(ap);                                                                \
+		}                                                                                  \
+	} while (0)
+
+int open(const char *p, int flags, ...)
+{
+	mode_t mode = 0;
+	FI_MODE(flags, mode);
+	return fi_should_fail(OP_OPEN, -1) ? -1 : REAL(open)(p, flags, mode);
+}
+int open64(const char *p, int flags, ...)
+{
+	mode_t mode = 0;
+	FI_MODE(flags, mode);
+	return fi_should_fail(OP_OPEN, -1) ? -1 : REAL(open64)(p, flags, mode);
+}
+int openat(int d, const char *p, int flags, ...)
+{
+	mode_t mode = 0;
+	FI_MODE(flags, mode);
+	return fi_should_fail(OP_OPEN, -1) ? -1 : REAL(openat)(d, p, flags, mode);
+}
+int openat64(int d, const char *p, int flags, ...)
+{
+	mode_t mode = 0;
+	FI_MODE(flags, mode);
+	return fi_should_fail(OP_OPEN, -1) ? -1 : REAL(openat64)(d, p, flags, mode);
 }

@@ -11,10 +11,12 @@
 # sanitizer reports, and the daemon keeps serving.
 #
 #   ppcp:  get with the local file's writes failing (EIO, ENOSPC, and a disk
-#          that stays full), put with the local file's reads failing, exec
-#          with socket reads and writes failing.
-#   ppcpd: socket reads, socket writes, file reads (get) and file writes
-#          (put, and a disk that stays full), one daemon per N.
+#          that stays full), its fsync, rename and open failing; put with
+#          the local file's reads and opens failing; exec with socket reads
+#          and writes failing.
+#   ppcpd: socket reads, socket writes, file reads (get), file writes (put,
+#          and a disk that stays full), fsync and rename (put), open (get,
+#          put, exec) and accept, one daemon per N.
 #
 # Environment: PPCP, PPCPD, FAILIO (the preload library).  Loopback only.
 set -euo pipefail
@@ -88,6 +90,7 @@ T=127.0.0.1:$PORT
 sweep_client() {
 	local name=$1 check=$2 n hits=0 bad=0
 	shift 2
+	LAST_ERR=
 	for n in $(seq 1 "$MAXN"); do
 		SPEC="$OP:$n:$ERR:$KIND${STICKY:+:sticky}"
 		PRE_RUN
@@ -98,7 +101,7 @@ sweep_client() {
 		$check "$name N=$n" || bad=1
 	done
 	if [ "$hits" -ge 1 ] && [ "$bad" -eq 0 ]; then
-		ok "$name: $hits faults, each a clean success or one clean error"
+		ok "$name: $hits faults, each a clean success or one clean error${LAST_ERR:+; the last: $LAST_ERR}"
 	elif [ "$hits" -eq 0 ]; then
 		fail "$name: the fault never fired ($SPEC)"
 	fi
@@ -133,6 +136,14 @@ case $LAST_ERR in
 *) fail "a full disk is not named: $LAST_ERR" ;;
 esac
 
+# get: syncing, renaming (the sidecar, then the final name) and opening fail.
+OP=sync KIND=file ERR=EIO
+sweep_client "get, local fsync EIO" check_get get "$T:f" "$TMP/w/"
+OP=rename KIND=any ERR=EIO
+sweep_client "get, local rename EIO" check_get get "$T:f" "$TMP/w/"
+OP=open KIND=any ERR=EMFILE
+sweep_client "get, local open EMFILE" check_get get "$T:f" "$TMP/w/"
+
 # put: the local file's reads fail.  Nothing under the final name on the
 # server unless the put succeeded, and then the bytes are right.
 PRE_RUN() { rm -f "$ROOT/up"; }
@@ -150,6 +161,8 @@ check_put() {
 }
 OP=read KIND=file ERR=EIO
 sweep_client "put, local read EIO" check_put put "$TMP/up" "$T:up"
+OP=open KIND=any ERR=EMFILE
+sweep_client "put, local open EMFILE" check_put put "$TMP/up" "$T:up"
 
 # exec: the socket's reads or writes fail.
 PRE_RUN() { :; }
@@ -223,6 +236,7 @@ stop_faulty() {
 # a healthy request must still be served by the same daemon.
 sweep_daemon() {
 	local name=$1 op=$2 kind=$3 err=$4 action=$5 check=$6 n hits=0 bad=0 st
+	LAST_ERR=
 	for n in $(seq 1 "$MAXN"); do
 		st=0
 		start_faulty "$op:$n:$err:$kind${STICKY:+:sticky}" || st=$?
@@ -271,7 +285,7 @@ sweep_daemon() {
 		sanitizer_clean "$TMP/pd.log" || { fail "$name N=$n: sanitizer report in ppcpd"; show "$TMP/pd.log"; bad=1; }
 	done
 	if [ "$hits" -ge 1 ] && [ "$bad" -eq 0 ]; then
-		ok "$name: $hits faults; every request ended in a clean success or one clean error, and ppcpd went on"
+		ok "$name: $hits faults; every request ended in a clean success or one clean error, and ppcpd went on${LAST_ERR:+; the last: $LAST_ERR}"
 	elif [ "$hits" -eq 0 ] && [ "$bad" -eq 0 ]; then
 		fail "$name: the fault never fired during the requests"
 	fi
@@ -286,6 +300,12 @@ for OP in read write; do
 done
 sweep_daemon "ppcpd file read EIO (get)" read file EIO act_get check_get
 sweep_daemon "ppcpd file write EIO (put)" write file EIO act_put check_put
+sweep_daemon "ppcpd fsync EIO (put)" sync file EIO act_put check_put
+sweep_daemon "ppcpd rename EIO (put)" rename any EIO act_put check_put
+sweep_daemon "ppcpd open EMFILE (get)" open any EMFILE act_get check_get
+sweep_daemon "ppcpd open EMFILE (put)" open any EMFILE act_put check_put
+sweep_daemon "ppcpd open EMFILE (exec)" open any EMFILE act_exec check_exec
+sweep_daemon "ppcpd accept EMFILE (exec)" accept any EMFILE act_exec check_exec
 STICKY=1
 sweep_daemon "ppcpd disk full from write N on (put)" write file ENOSPC act_put check_put
 STICKY=

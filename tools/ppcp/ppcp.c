@@ -364,10 +364,20 @@ int cli_load_psk(struct cli *cli)
 		return 0;
 	ret = ppcp_psk_load(cli->psk_path, cli->psk);
 	if (ret < 0) {
-		if (ret == PPCP_ERR_PSK_OPEN)
+		int e = errno;
+
+		if (ret == PPCP_ERR_PSK_OPEN && (e == ENOENT || e == ENOTDIR))
 			cli_err(cli, "cannot read the PSK file %s (%s): %s; make one with `ppcp "
 				     "keygen FILE` and pass --psk-file FILE or set PPCP_PSK_FILE",
-				cli->psk_path, cli->psk_from, strerror(errno));
+				cli->psk_path, cli->psk_from, strerror(e));
+		else if (ret == PPCP_ERR_PSK_OPEN && (e == EACCES || e == EPERM))
+			cli_err(cli, "cannot read the PSK file %s (%s): %s; run ppcp as the user who "
+				     "owns it, or pass --psk-file with a PSK file of your own",
+				cli->psk_path, cli->psk_from, strerror(e));
+		else if (ret == PPCP_ERR_PSK_OPEN)
+			cli_err(cli, "cannot read the PSK file %s (%s): %s; fix that, then run the "
+				     "command again",
+				cli->psk_path, cli->psk_from, strerror(e));
 		else
 			cli_err(cli, "PSK file %s: %s", cli->psk_path, ppcp_strerror(ret));
 		return -1;

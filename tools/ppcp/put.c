@@ -219,7 +219,9 @@ static int ul_send_one(struct putrun *r, struct ul *u, uint64_t room)
 		if (rd < 0 && errno == EINTR)
 			continue;
 		if (rd < 0) {
-			ul_failf(u, ULF_LOCAL, "reading %s: %s", u->lpath, strerror(errno));
+			ul_failf(u, ULF_LOCAL, "reading %s: %s; check the local file, then run the "
+						  "same command again to resume",
+				 u->lpath, strerror(errno));
 			ul_cancel(u, "the client cannot read the file");
 			return 0;
 		}
@@ -396,7 +398,9 @@ static int ul_prepare(struct putrun *r, struct ul *u, int nofollow)
 		return CLI_EXIT_FAIL;
 	}
 	if (ret != 0) {
-		cli_err(cli, "put: reading %s: %s", u->lpath, strerror(-ret));
+		cli_err(cli, "put: reading %s: %s; check the local file, then run the same command "
+			     "again",
+			u->lpath, strerror(-ret));
 		return CLI_EXIT_FAIL;
 	}
 	xfer_hex(dig, u->sha);

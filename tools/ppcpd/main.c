@@ -59,10 +59,14 @@ static void main_cloexec_inherited(void)
 	closedir(dir);
 }
 
-static const char *main_psk_hint(int err)
+static const char *main_psk_hint(int err, int e)
 {
 	switch (err) {
 	case PPCP_ERR_PSK_OPEN:
+		if (e == EACCES || e == EPERM)
+			return "run ppcpd as the user who owns it, or give that user read access";
+		if (e != 0 && e != ENOENT && e != ENOTDIR)
+			return "fix that, then start ppcpd again";
 		return "create one with 'ppcp keygen FILE' and pass --psk-file FILE";
 	case PPCP_ERR_PSK_PERMS:
 		return "run chmod 600 on it";
@@ -151,9 +155,11 @@ int main(int argc, char **argv)
 	errno = 0;
 	r = ppcp_psk_load(cfg.psk_file, d.psk);
 	if (r != 0) {
+		int e = errno;
+
 		fprintf(stderr, "ppcpd: cannot use the PSK file %s: %s%s%s: %s\n", cfg.psk_file,
-			ppcp_strerror(r), r == PPCP_ERR_PSK_OPEN && errno != 0 ? ": " : "",
-			r == PPCP_ERR_PSK_OPEN && errno != 0 ? strerror(errno) : "", main_psk_hint(r));
+			ppcp_strerror(r), r == PPCP_ERR_PSK_OPEN && e != 0 ? ": " : "",
+			r == PPCP_ERR_PSK_OPEN && e != 0 ? strerror(e) : "", main_psk_hint(r, e));
 		pd_config_free(&cfg);
 		return 1;
 	}
