@@ -145,6 +145,10 @@ const char *cli_advice(int err)
 		return "the server stopped answering: check the network, then run it again";
 	case PPCP_ERR_CLOSED:
 		return "the server ended the session (it may be shutting down)";
+	case PPCP_ERR_BAD_MESSAGE:
+	case PPCP_ERR_UNEXPECTED:
+		return "the server broke the protocol (a bug in the server, or not a PPCP server "
+		       "there): report it";
 	default:
 		break;
 	}

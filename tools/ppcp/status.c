@@ -96,7 +96,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	}
 	st = json_object_get(reply, "status");
 	if (!json_is_object(st)) {
-		cli_err(cli, "%s answered status without a status object", s.server_id);
+		cli_err(cli, "%s answered status without a status object (a bug in the server: report "
+			     "it)",
+			s.server_id);
 		goto out;
 	}
 	if (cli->json) {
