@@ -348,6 +348,11 @@ int ppcp_conn_abort(ppcp_conn *c, int err);
 enum ppcp_state ppcp_conn_state(const ppcp_conn *c);
 /* ppcp_conn_error - the sticky fatal error, 0 if none. */
 int ppcp_conn_error(const ppcp_conn *c);
+/* ppcp_conn_error_detail - once the connection failed, what exactly went
+ * wrong when the code alone does not say it (e.g. which message was
+ * malformed), as a short phrase without peer data; "" otherwise.  Valid
+ * as long as the connection. */
+const char *ppcp_conn_error_detail(const ppcp_conn *c);
 /* ppcp_conn_peer_id - server: the client_id from AUTH; client: the
  * server_id from AUTH_OK.  "" until known.  Borrowed. */
 const char *ppcp_conn_peer_id(const ppcp_conn *c);

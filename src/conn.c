@@ -20,6 +20,7 @@
  *    may be queued by a failure are an AUTH_FAIL (PROTOCOL.md §6).
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,9 +70,26 @@ struct ppcp_conn {
 
 	/* Timers (monotonic ms). */
 	uint64_t hs_deadline, last_tx, last_rx;
+	/* What exactly went wrong, for ppcp_conn_error_detail ("" if no more
+	 * than the error code can say).  Never holds peer data verbatim. */
+	char why[96];
 };
 
 /* ---- small helpers ---------------------------------------------------- */
+
+/* Say why the next failure happens (the first reason given sticks). */
+static int conn_why(ppcp_conn *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int conn_why(ppcp_conn *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->err == 0 && c->why[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(c->why, sizeof(c->why), fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
 
 static int conn_fail(ppcp_conn *c, int err)
 {
@@ -549,7 +567,8 @@ static int conn_server_on_auth(ppcp_conn *c, const uint8_t *body, uint32_t blen)
 	if (ret != 0)
 		return ret;
 	if (c->pt[0] != '{')
-		return conn_auth_fail(c, PPCP_ERR_BAD_MESSAGE);
+		return conn_auth_fail(c, conn_why(c, PPCP_ERR_BAD_MESSAGE,
+						  "the AUTH record is not a JSON message"));
 	ret = ppcp__msg_decode(c->pt, plen, &env);
 	if (ret == 0 && env.type != PPCP_MSG_AUTH)
 		ret = PPCP_ERR_UNEXPECTED;
@@ -600,7 +619,7 @@ static int conn_client_on_auth_ok(ppcp_conn *c, const uint8_t *body, uint32_t bl
 	if (ret != 0)
 		return ret;
 	if (c->pt[0] != '{')
-		return PPCP_ERR_BAD_MESSAGE;
+		return conn_why(c, PPCP_ERR_BAD_MESSAGE, "the AUTH_OK record is not a JSON message");
 	ret = ppcp__msg_decode(c->pt, plen, &env);
 	if (ret == 0 && env.type == PPCP_MSG_AUTH_FAIL)
 		ret = PPCP_ERR_AUTH_REJECTED;
@@ -625,7 +644,7 @@ static int conn_client_on_auth_ok(ppcp_conn *c, const uint8_t *body, uint32_t bl
 	}
 	ext = conn_ext_parse(json_object_get(env.payload, "ext"));
 	if ((ext & ~c->ext_offer) != 0) {
-		ret = PPCP_ERR_BAD_MESSAGE;
+		ret = conn_why(c, PPCP_ERR_BAD_MESSAGE, "AUTH_OK grants an extension we did not offer");
 		goto out;
 	}
 	(void)ppcp__json_get_int(env.payload, "max_record", PPCP_MAX_HANDSHAKE_RECORD,
@@ -693,7 +712,8 @@ static int conn_on_json(ppcp_conn *c, size_t plen)
 	case PPCP_MSG_AUTH_OK:
 	case PPCP_MSG_AUTH_FAIL:
 		/* Another phase's message: an invalid transition (§12). */
-		ret = PPCP_ERR_UNEXPECTED;
+		ret = conn_why(c, PPCP_ERR_UNEXPECTED, "a %s message after the handshake",
+			       env.type_name != NULL ? env.type_name : "handshake");
 		goto out;
 	default:
 		break;
@@ -701,7 +721,8 @@ static int conn_on_json(ppcp_conn *c, size_t plen)
 	if (ret != 0 && (env.type == PPCP_MSG_KEY_UPDATE || env.type == PPCP_MSG_BYE)) {
 		/* These change the session's state: a wrong one cannot be
 		 * answered and skipped, the two sides would disagree. */
-		ret = PPCP_ERR_BAD_MESSAGE;
+		ret = conn_why(c, PPCP_ERR_BAD_MESSAGE, "a %s whose payload has the wrong shape",
+			       env.type == PPCP_MSG_BYE ? "BYE" : "KEY_UPDATE");
 		goto out;
 	}
 	if (ret != 0) {
@@ -761,7 +782,12 @@ static int conn_on_record(ppcp_conn *c, const uint8_t *body, uint32_t blen)
 			c->cb.on_binary(c, c->pt + 1, plen - 1, c->user);
 		return 0;
 	}
-	return PPCP_ERR_BAD_MESSAGE;
+	if (c->pt[0] == 0x01)
+		return conn_why(c, PPCP_ERR_BAD_MESSAGE,
+				"a binary-data record, but that extension is not in force");
+	return conn_why(c, PPCP_ERR_BAD_MESSAGE,
+			"a record whose plaintext starts with 0x%02x (neither JSON nor binary data)",
+			c->pt[0]);
 }
 
 /* ---- public API ------------------------------------------------------- */
@@ -1254,6 +1280,11 @@ enum ppcp_state ppcp_conn_state(const ppcp_conn *c)
 int ppcp_conn_error(const ppcp_conn *c)
 {
 	return c->err;
+}
+
+const char *ppcp_conn_error_detail(const ppcp_conn *c)
+{
+	return c->err != 0 ? c->why : "";
 }
 
 const char *ppcp_conn_peer_id(const ppcp_conn *c)

@@ -1150,19 +1150,36 @@ static void test_every_type_in_established_state(void **state)
  * never answered with an ERROR and skipped. */
 static void test_malformed_key_update_or_bye_is_fatal(void **state)
 {
-	static const char *bad[] = {
-		"{\"i\":\"9\",\"p\":null,\"s\":0,\"t\":\"KEY_UPDATE\",\"v\":1}",
-		"{\"i\":\"9\",\"p\":[],\"s\":0,\"t\":\"KEY_UPDATE\",\"v\":1}",
-		"{\"i\":\"9\",\"p\":5,\"s\":0,\"t\":\"BYE\",\"v\":1}",
-		"{\"i\":\"9\",\"p\":{\"reason\":7},\"s\":0,\"t\":\"BYE\",\"v\":1}",
+	static const struct {
+		const char *pt;
+		int err;
+		const char *detail;
+	} bad[] = {
+		{ "{\"i\":\"9\",\"p\":null,\"s\":0,\"t\":\"KEY_UPDATE\",\"v\":1}", PPCP_ERR_BAD_MESSAGE,
+		  "a KEY_UPDATE whose payload has the wrong shape" },
+		{ "{\"i\":\"9\",\"p\":[],\"s\":0,\"t\":\"KEY_UPDATE\",\"v\":1}", PPCP_ERR_BAD_MESSAGE,
+		  "a KEY_UPDATE whose payload has the wrong shape" },
+		{ "{\"i\":\"9\",\"p\":5,\"s\":0,\"t\":\"BYE\",\"v\":1}", PPCP_ERR_BAD_MESSAGE,
+		  "a BYE whose payload has the wrong shape" },
+		{ "{\"i\":\"9\",\"p\":{\"reason\":7},\"s\":0,\"t\":\"BYE\",\"v\":1}", PPCP_ERR_BAD_MESSAGE,
+		  "a BYE whose payload has the wrong shape" },
+		/* And what ppcp_conn_error_detail says of the other fatal
+		 * contents of an established session. */
+		{ "\x02{}", PPCP_ERR_BAD_MESSAGE,
+		  "a record whose plaintext starts with 0x02 (neither JSON nor binary data)" },
+		{ "{\"i\":\"9\",\"p\":{},\"s\":0,\"t\":\"PING\",\"v\":1}", PPCP_ERR_UNEXPECTED,
+		  "a PING message after the handshake" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		pair p;
 		established(&p, 80 + (unsigned)i);
-		assert_int_equal(inject(&p, bad[i]), PPCP_ERR_BAD_MESSAGE);
+		assert_string_equal(ppcp_conn_error_detail(p.s), "");
+		assert_int_equal(inject(&p, bad[i].pt), bad[i].err);
 		assert_int_equal(pending(p.s), 0);
 		assert_int_equal(p.ss.messages, 0);
+		assert_int_equal(ppcp_conn_error(p.s), bad[i].err);
+		assert_string_equal(ppcp_conn_error_detail(p.s), bad[i].detail);
 		pair_free(&p);
 	}
 }

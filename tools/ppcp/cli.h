@@ -96,6 +96,7 @@ struct sess {
 	int fd;
 	ppcp_conn *conn;
 	int err;          /* the first error, 0 if none */
+	char why[96];     /* the engine's detail of err (ppcp_conn_error_detail), or "" */
 	int established;  /* handshake done */
 	int over;         /* nothing more will happen: closed and flushed, or failed */
 	int peer_bye;     /* the server said BYE */
@@ -135,6 +136,9 @@ int sess_send_file_chunk(struct sess *s, const char *id, uint64_t offset, int la
 /* sess_send_file_data - queue a binary-data record (PROTOCOL.md §9.5). */
 int sess_send_file_data(struct sess *s, uint32_t stream, uint64_t offset, int last,
 			const uint8_t *data, size_t len);
+/* sess_strerror - err (s->err when 0) in words, with the engine's detail
+ * when it has one; a static buffer. */
+const char *sess_strerror(const struct sess *s, int err);
 /* sess_abort - the peer broke the protocol (or we give up): end the
  * session at once with err, without BYE. */
 void sess_abort(struct sess *s, int err);

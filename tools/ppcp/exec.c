@@ -341,7 +341,7 @@ static int result(struct xrun *r, struct xs *x)
 	}
 	if (!x->done) {
 		if (!x->s.established) {
-			cli_err(cli, "%s: handshake failed: %s; %s", id, ppcp_strerror(x->s.err),
+			cli_err(cli, "%s: handshake failed: %s; %s", id, sess_strerror(&x->s, 0),
 				cli_advice(x->s.err));
 		} else if (x->s.peer_bye || x->s.err == 0) {
 			cli_err(cli, "%s ended the session before the command finished (the server "
@@ -349,7 +349,7 @@ static int result(struct xrun *r, struct xs *x)
 				id);
 		} else {
 			cli_err(cli, "connection to %s lost before the command finished: %s; %s", id,
-				ppcp_strerror(x->s.err), cli_advice(x->s.err));
+				sess_strerror(&x->s, 0), cli_advice(x->s.err));
 		}
 		return CLI_EXIT_FAIL;
 	}

@@ -797,7 +797,7 @@ static void sess_tp_why(struct getrun *g, char *buf, size_t len)
 				   "(shutting down?)");
 	else
 		snprintf(buf, len, "connection to %s lost: %s", g->s.server_id,
-			 ppcp_strerror(g->s.err ? g->s.err : PPCP_ERR_TRUNCATED));
+			 sess_strerror(&g->s, g->s.err ? g->s.err : PPCP_ERR_TRUNCATED));
 }
 
 static const struct get_transport sess_tp = {

@@ -343,7 +343,7 @@ static int ul_interrupted(struct putrun *r, struct ul *u, const char *target)
 			     "run the same command again to resume",
 			u->lpath, target, u->rpath, r->s.server_id, (unsigned long long)u->next,
 			(unsigned long long)u->size,
-			ppcp_strerror(r->s.err ? r->s.err : PPCP_ERR_TRUNCATED));
+			sess_strerror(&r->s, r->s.err ? r->s.err : PPCP_ERR_TRUNCATED));
 	return CLI_EXIT_FAIL;
 }
 

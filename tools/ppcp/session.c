@@ -105,6 +105,7 @@ int sess_open(struct sess *s, const struct cli *cli, const char *address, uint16
 	s->conn = NULL;
 	s->err = 0;
 	s->established = s->over = s->peer_bye = s->eof = 0;
+	s->why[0] = '\0';
 	s->rx_paused = 0;
 	s->rx_max = 0;
 	s->rx_bytes = 0;
@@ -164,8 +165,23 @@ static void sess_fail(struct sess *s, int err)
 	if (s->err == 0) {
 		int cerr = s->conn != NULL ? ppcp_conn_error(s->conn) : 0;
 		s->err = cerr < 0 ? cerr : err;
+		if (cerr < 0)
+			snprintf(s->why, sizeof(s->why), "%s", ppcp_conn_error_detail(s->conn));
 	}
 	s->over = 1;
+}
+
+const char *sess_strerror(const struct sess *s, int err)
+{
+	static char buf[256];
+
+	if (err == 0)
+		err = s->err;
+	snprintf(buf, sizeof(buf), "%s%s%s", ppcp_strerror(err),
+		 err == s->err && s->why[0] != '\0' ? " (" : "", err == s->err ? s->why : "");
+	if (err == s->err && s->why[0] != '\0')
+		strncat(buf, ")", sizeof(buf) - strlen(buf) - 1);
+	return buf;
 }
 
 void sess_abort(struct sess *s, int err)

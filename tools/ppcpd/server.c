@@ -269,10 +269,12 @@ static void sess_report(struct pd_session *s, int err, enum ppcp_state before)
 		snprintf(host, sizeof(host), "%s", s->name);
 		if (strrchr(host, ':') != NULL)
 			*strrchr(host, ':') = '\0';
-		pd_info("handshake with %s failed: %s (%llu failed handshake%s from %s)", s->name,
+		const char *why = s->conn != NULL ? ppcp_conn_error_detail(s->conn) : "";
+		pd_info("handshake with %s failed: %s%s%s (%llu failed handshake%s from %s)", s->name,
 			err == PPCP_ERR_TRUNCATED ? "the peer closed the connection in the middle of the handshake"
 						  : ppcp_strerror(err),
-			(unsigned long long)failures, failures == 1 ? "" : "s", host);
+			why[0] ? ": " : "", why, (unsigned long long)failures, failures == 1 ? "" : "s",
+			host);
 		return;
 	}
 	switch (err) {
@@ -285,9 +287,12 @@ static void sess_report(struct pd_session *s, int err, enum ppcp_state before)
 	case PPCP_ERR_TRUNCATED:
 		pd_info("session %s ended without BYE (connection closed: truncated)", s->name);
 		break;
-	default:
-		pd_info("session %s failed: %s", s->name, ppcp_strerror(err));
+	default: {
+		const char *why = s->conn != NULL ? ppcp_conn_error_detail(s->conn) : "";
+		pd_info("session %s failed: %s%s%s", s->name, ppcp_strerror(err), why[0] ? ": " : "",
+			why);
 		break;
+	}
 	}
 }
 
