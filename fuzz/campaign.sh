@@ -27,6 +27,7 @@ parallel=${PPCP_FUZZ_PARALLEL:-2}
 targets=${*:-server_established client_established server client msg frame hello disco}
 log=$work/campaign.log
 mkdir -p "$work"
+TIMEFORMAT='%U %S'
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -45,12 +46,16 @@ run_target() {
 		chunk=$((budget - used))
 		[ "$chunk" -gt 600 ] && chunk=600
 		[ "$chunk" -lt 10 ] && chunk=10
-		/usr/bin/time -f '%U %S' -o "$work/$t.time" \
-			nice -n 10 "$build/fuzz_$t" -max_total_time="$chunk" -timeout=10 \
-			-rss_limit_mb=2048 -print_final_stats=1 -dict="$root/fuzz/ppcp.dict" \
-			-artifact_prefix="$art/" "$dir" "$root/fuzz/corpus/$t" >"$work/$t.chunk.log" 2>&1
+		# bash's time keyword: the CPU time of the fuzzer (a child), on
+		# the last line of what it writes to the block's stderr.
+		{
+			time nice -n 10 "$build/fuzz_$t" -max_total_time="$chunk" -timeout=10 \
+				-rss_limit_mb=2048 -print_final_stats=1 -dict="$root/fuzz/ppcp.dict" \
+				-artifact_prefix="$art/" "$dir" "$root/fuzz/corpus/$t" \
+				>"$work/$t.chunk.log" 2>&1
+		} 2>"$work/$t.time"
 		rc=$?
-		read -r u s <"$work/$t.time" 2>/dev/null || { u=0; s=0; }
+		read -r u s < <(tail -n 1 "$work/$t.time") || { u=0; s=0; }
 		cpu=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%d", u + s + 0.5 }')
 		used=$((used + cpu))
 		echo "$used" >"$acct"

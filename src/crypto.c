@@ -35,6 +35,11 @@
  *    failure, so no unauthenticated plaintext is ever left behind.
  *  - The interface takes size_t lengths; OpenSSL's EVP update calls take
  *    int, so anything above INT_MAX is refused with PPCP_ERR_INVAL.
+ *  - OpenSSL's own heap is not ours to wipe, except through its allocator
+ *    hooks: ppcp_crypto_wipe_freed installs crypto_wipe_malloc/realloc/free,
+ *    which zero every block before it goes back to libc.  OpenSSL 3.0's
+ *    P-256 code frees a copy of the ECDH scalar unwiped (tests/test_faults.c
+ *    built as test_secrets shows it); programs call it first in main().
  */
 #include <errno.h>
 #include <limits.h>
@@ -96,14 +101,14 @@ void ppcp_wipe(void *p, size_t n)
 /* ---- OpenSSL's heap, wiped on release (ppcp_crypto_wipe_freed) ---------
  * malloc_usable_size covers the whole block, slack included, so nothing
  * that was ever written to it survives the free. */
-static void *wipe_malloc(size_t n, const char *file, int line)
+static void *crypto_wipe_malloc(size_t n, const char *file, int line)
 {
 	(void)file;
 	(void)line;
 	return malloc(n);
 }
 
-static void wipe_free(void *p, const char *file, int line)
+static void crypto_wipe_free(void *p, const char *file, int line)
 {
 	(void)file;
 	(void)line;
@@ -113,7 +118,7 @@ static void wipe_free(void *p, const char *file, int line)
 	free(p);
 }
 
-static void *wipe_realloc(void *p, size_t n, const char *file, int line)
+static void *crypto_wipe_realloc(void *p, size_t n, const char *file, int line)
 {
 	size_t old;
 	void *q;
@@ -121,7 +126,7 @@ static void *wipe_realloc(void *p, size_t n, const char *file, int line)
 	if (p == NULL)
 		return malloc(n);
 	if (n == 0) {
-		wipe_free(p, file, line);
+		crypto_wipe_free(p, file, line);
 		return NULL;
 	}
 	/* Never let realloc move the old contents and free them unwiped. */
@@ -130,22 +135,23 @@ static void *wipe_realloc(void *p, size_t n, const char *file, int line)
 	if (q == NULL)
 		return NULL;
 	memcpy(q, p, old < n ? old : n);
-	wipe_free(p, file, line);
+	crypto_wipe_free(p, file, line);
 	return q;
 }
 
 int ppcp_crypto_wipe_freed(void)
 {
-	static int installed;
+	CRYPTO_malloc_fn m;
+	CRYPTO_realloc_fn r;
+	CRYPTO_free_fn f;
 
-	/* Once installed, never again: OpenSSL 3.0 keeps accepting new
-	 * functions while custom ones are in place, and swapping allocators
-	 * under live blocks would be wrong. */
-	if (installed)
+	/* Already ours: nothing to do (OpenSSL 3.0 would accept them again
+	 * while custom functions are in place). */
+	CRYPTO_get_mem_functions(&m, &r, &f);
+	if (m == crypto_wipe_malloc && r == crypto_wipe_realloc && f == crypto_wipe_free)
 		return 0;
-	if (!CRYPTO_set_mem_functions(wipe_malloc, wipe_realloc, wipe_free))
+	if (!CRYPTO_set_mem_functions(crypto_wipe_malloc, crypto_wipe_realloc, crypto_wipe_free))
 		return PPCP_ERR_CRYPTO;
-	installed = 1;
 	return 0;
 }
 

@@ -18,9 +18,11 @@ It records in LEAK_LOG every sign that the client served one of its own
 requests (a FILE_CHUNK head, FILE_CHUNK data or binary data toward it, or a
 RESPONSE with output): a client must never do that.
 
-usage: evil_server.py PSK_FILE SEED LEAK_LOG
+usage: evil_server.py PSK_FILE SEED LEAK_LOG ABS_CANARY
 Prints "listening on 127.0.0.1:PORT", then serves connections until killed,
-the seed advancing by one per connection.  Loopback only.
+the seed advancing by one per connection, and prints "session
+authenticated" for each completed handshake.  Listings may name ABS_CANARY,
+an absolute path that must never be created.  Loopback only.
 """
 import base64
 import hashlib
@@ -34,8 +36,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fake_owner as fo  # noqa: E402
 import ppcp_client as pc  # noqa: E402  (fake_owner put tests/interop on the path)
 
-NAMES = ["ok", "ok2", "../evil", "/tmp/evil-abs", "a/b", ".", "..", "", "x" * 300, 7, None,
-         "sub", "..\\x", "ok\n", ".hidden"]
+NAMES = ["ok", "ok2", "../evil", "ABS", "a/b", ".", "..", "", "x" * 300, 7, None,
+         "sub", "..\\x", "ok\n", ".hidden"]  # ABS: the absolute canary path of the command line
+
+
+ABS = None
 
 
 def rint(R):
@@ -164,7 +169,9 @@ class Evil(fo.Session):
         R = self.R
         entries = []
         for _ in range(R.randrange(5)):
-            e = {"name": R.choice(NAMES), "type": R.choice(["file", "dir", "other", "link", 3])}
+            name = R.choice(NAMES)
+            e = {"name": ABS if name == "ABS" else name,
+                 "type": R.choice(["file", "dir", "other", "link", 3])}
             if R.random() < 0.7:
                 e["size"] = R.choice([10, 0, rint(R)])
                 e["mtime"] = rint(R)
@@ -184,6 +191,7 @@ class Evil(fo.Session):
 
     def serve(self):
         self.handshake()
+        print("session authenticated", flush=True)
         self.sock.settimeout(0.5)
         end = time.time() + 2.0
         while time.time() < end:
@@ -234,9 +242,11 @@ class Evil(fo.Session):
 
 
 def main():
+    global ABS
     psk = pc.read_psk_file(sys.argv[1])
     seed = int(sys.argv[2])
     leak_log = sys.argv[3]
+    ABS = sys.argv[4]
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", 0))

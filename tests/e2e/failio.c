@@ -30,7 +30,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +49,6 @@ static int fi_op = -1; /* an OP_*, -1 off */
 static unsigned long fi_n, fi_count;
 static int fi_errno = EIO, fi_kind = K_ANY, fi_sticky, fi_fired;
 static char fi_log[512];
-static pthread_mutex_t fi_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int fi_errno_of(const char *s)
 {
@@ -138,29 +136,35 @@ static void fi_note(int op, int fd)
 	}
 }
 
-/* 1 when this call must fail (errno is then set). */
+/* 1 when this call must fail (errno is then set).  No lock: these run in
+ * signal handlers and in forked children too, so only atomics. */
 static int fi_should_fail(int op, int fd)
 {
-	int fail = 0, note = 0;
+	unsigned long k;
 
 	if (op != fi_op || !fi_kind_matches(fd))
 		return 0;
-	pthread_mutex_lock(&fi_lock);
-	fi_count++;
-	if (fi_count == fi_n || (fi_sticky && fi_count > fi_n)) {
-		fail = 1;
-		note = !fi_fired;
-		fi_fired = 1;
-	}
-	pthread_mutex_unlock(&fi_lock);
-	if (note)
+	k = __atomic_add_fetch(&fi_count, 1, __ATOMIC_SEQ_CST);
+	if (k != fi_n && !(fi_sticky && k > fi_n))
+		return 0;
+	if (__atomic_exchange_n(&fi_fired, 1, __ATOMIC_SEQ_CST) == 0)
 		fi_note(op, fd);
-	if (fail)
-		errno = fi_errno;
-	return fail;
+	errno = fi_errno;
+	return 1;
 }
 
-#define REAL(name) ((__typeof__(&name))dlsym(RTLD_NEXT, #name))
+/* The next definition of a function, looked up once (dlsym allocates on
+ * its first use; later uses of the cached pointer do not). */
+#define REAL(name)                                                                                 \
+	({                                                                                         \
+		static __typeof__(&name) real_;                                                    \
+		__typeof__(&name) r_ = __atomic_load_n(&real_, __ATOMIC_ACQUIRE);                  \
+		if (r_ == NULL) {                                                                  \
+			r_ = (__typeof__(&name))dlsym(RTLD_NEXT, #name);                           \
+			__atomic_store_n(&real_, r_, __ATOMIC_RELEASE);                            \
+		}                                                                                  \
+		r_;                                                                                \
+	})
 
 ssize_t read(int fd, void *b, size_t n)
 {
@@ -170,7 +174,7 @@ ssize_t readv(int fd, const struct iovec *v, int c)
 {
 	return fi_should_fail(OP_READ, fd) ? -1 : REAL(readv)(fd, v, c);
 }
-ssize_t pread64(int fd, void *b, size_t n, off_t o)
+ssize_t pread64(int fd, void *b, size_t n, off64_t o)
 {
 	return fi_should_fail(OP_READ, fd) ? -1 : REAL(pread64)(fd, b, n, o);
 }
@@ -182,7 +186,7 @@ ssize_t preadv(int fd, const struct iovec *v, int c, off_t o)
 {
 	return fi_should_fail(OP_READ, fd) ? -1 : REAL(preadv)(fd, v, c, o);
 }
-ssize_t preadv64(int fd, const struct iovec *v, int c, off_t o)
+ssize_t preadv64(int fd, const struct iovec *v, int c, off64_t o)
 {
 	return fi_should_fail(OP_READ, fd) ? -1 : REAL(preadv64)(fd, v, c, o);
 }
@@ -206,7 +210,7 @@ ssize_t writev(int fd, const struct iovec *v, int c)
 {
 	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(writev)(fd, v, c);
 }
-ssize_t pwrite64(int fd, const void *b, size_t n, off_t o)
+ssize_t pwrite64(int fd, const void *b, size_t n, off64_t o)
 {
 	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(pwrite64)(fd, b, n, o);
 }
@@ -218,7 +222,7 @@ ssize_t pwritev(int fd, const struct iovec *v, int c, off_t o)
 {
 	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(pwritev)(fd, v, c, o);
 }
-ssize_t pwritev64(int fd, const struct iovec *v, int c, off_t o)
+ssize_t pwritev64(int fd, const struct iovec *v, int c, off64_t o)
 {
 	return fi_should_fail(OP_WRITE, fd) ? -1 : REAL(pwritev64)(fd, v, c, o);
 }
@@ -267,7 +271,7 @@ int accept4(int fd, struct sockaddr *a, socklen_t *l, int f)
 /* open and openat take a mode only with O_CREAT or O_TMPFILE. */
 #define FI_MODE(flags, mode)                                                                       \
 	do {                                                                                       \
-		if ((flags) & (O_CREAT | O_TMPFILE)) {                                             \
+		if (((flags) & O_CREAT) || ((flags) & O_TMPFILE) == O_TMPFILE) {                  \
 			va_list ap;                                                                \
 			va_start(ap, flags);                                                       \
 			mode = va_arg(ap, mode_t);                                                 \

@@ -12,7 +12,10 @@ It reads what comes back as it goes.  When the daemon ends a session (as it
 must for a malformed KEY_UPDATE or BYE, or a binary record out of order),
 it reconnects and goes on.
 
-usage: storm.py INTEROP_DIR PORT PSK_FILE SEED COUNT SECONDS
+usage: storm.py INTEROP_DIR PORT PSK_FILE SEED COUNT SECONDS ABS_CANARY
+
+ABS_CANARY is an absolute path (a file outside the daemon's root) that the
+storm names in requests; it must never be read out, created or changed.
 
 Runs until COUNT messages are sent or SECONDS have passed.  Prints one
 summary line and the ERROR codes it received; exits 1 when the daemon
@@ -34,12 +37,17 @@ import ppcp_client as pc  # noqa: E402
 
 PORT, PSK = int(sys.argv[2]), pc.read_psk_file(sys.argv[3])
 SEED, COUNT, SECONDS = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+ABS = sys.argv[7]
 R = random.Random(SEED)
 
-PATHS = ["f", "sub/g", "sub", ".", "", "/etc/passwd", "../f", "../../etc/shadow", "sub/../../x",
-         "link_out/x", "link_out", "link_file", "nonexistent", "a" * 300, "x/" * 40 + "y",
-         "sub/./g", "fifo", "up1", "sub/new/up2", "dir/", "\u00e9t\u00e9", "..", "./f",
-         "/proc/self/mem", "sub\\g", "f\n", " f"]
+# Every hostile path points at a canary of the test's own (t_authed_storm.sh
+# puts the root three levels below its jail): never at a system file, so
+# that a broken confinement would be seen, and would harm nothing.
+PATHS = ["f", "sub/g", "sub", ".", "", "../canary", "../../canary", "../../../canary",
+         "sub/../../canary", "../../etc/shadow", "link_out/x", "link_out/secret", "link_out",
+         "link_file", "nonexistent", "a" * 300, "x/" * 40 + "y", "sub/./g", "fifo", "up1",
+         "sub/new/up2", "dir/", "\u00e9t\u00e9", "..", "./f", "sub\\g", "f\n", " f",
+         "ABS", "ABS/../canary"]
 INTS = [0, 1, -1, 7, 100, 4096, 65536, 2**31, 2**53 - 1, 2**53, 2**62, -2**63, 2**63 - 1]
 NAMES = ["exec", "shell", "status", "stdin", "cancel", "echo", "EXEC", "", "x" * 100, "list"]
 PROGS = ["echo", "true", "cat", "false", "sleep", "/bin/echo", "nonexistent", "sh", "", "../bin/echo"]
@@ -83,6 +91,8 @@ class Storm:
         self.ended = 0
         self.codes = {}
         self.ids = []          # ids of requests we sent (for stdin, cancel, chunks, errors)
+        self.leaks = 0
+        self.data = 0          # records that carried file data
         self.c = None
         self.sock = None
 
@@ -171,7 +181,7 @@ class Storm:
             self.request("COMMAND", {"name": name, "args": args})
         elif k < 0.42:
             op = R.choice([None, None, "put", "list", "get", "delete", 3])
-            p = {"path": R.choice(PATHS)}
+            p = {"path": R.choice(PATHS).replace("ABS", ABS)}
             if op is not None:
                 p["op"] = op
             if op == "put":
@@ -269,12 +279,29 @@ class Storm:
                 self.lost()
                 return
             self.received += 1
+            self.check_leak(m)
             if isinstance(m, dict) and m.get("t") == "ERROR" and isinstance(m.get("p"), dict):
                 code = str(m["p"].get("code"))
                 self.codes[code] = self.codes.get(code, 0) + 1
             if self.c is not None and self.c.peer_closed:
                 self.lost()
                 return
+
+    def check_leak(self, m):
+        """File data that holds a canary's content came from outside the root."""
+        data = b""
+        if isinstance(m, tuple) and m[0] == "binary":
+            data = m[1]
+        elif isinstance(m, dict) and isinstance(m.get("p"), dict) and isinstance(m["p"].get("data"), str):
+            try:
+                data = base64.b64decode(m["p"]["data"])
+            except ValueError:
+                data = b""
+        if data:
+            self.data += 1
+        if b"canary" in data or b"outside secret" in data:
+            self.leaks += 1
+            print("storm: LEAK: a canary's content came back: %r" % data[:60])
 
     def run(self):
         end = time.time() + SECONDS
@@ -292,8 +319,9 @@ class Storm:
         if self.c is not None:
             self.drain(0.5)
             self.close()
-        print("storm: seed %d: %d messages in %d sessions (%d ended by the daemon), %d records back"
-              % (SEED, self.sent, self.sessions, self.ended, self.received))
+        print("storm: seed %d: %d messages in %d sessions (%d ended by the daemon), %d records back, "
+              "%d with file data, %d leaks" % (SEED, self.sent, self.sessions, self.ended, self.received,
+                                                self.data, self.leaks))
         for code in sorted(self.codes):
             print("storm: ERROR %s x%d" % (code, self.codes[code]))
 

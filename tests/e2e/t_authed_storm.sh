@@ -18,17 +18,22 @@ if ! python3 -c 'import cryptography' 2>/dev/null; then
 	exit 0
 fi
 
-ROOT=$TMP/root
-OUT=$TMP/outside
+# The root lies three levels below a jail full of canaries, so that every
+# ".." the storm tries lands on a file of the test, never on the system's.
+JAIL=$TMP/jail
+ROOT=$JAIL/a/b/root
+OUT=$JAIL/outside
 mkdir -p "$ROOT/sub" "$ROOT/dir" "$OUT"
 head -c 3000 /dev/urandom >"$ROOT/f"
 head -c 100 /dev/urandom >"$ROOT/sub/g"
 head -c 5000 /dev/urandom >"$ROOT/control"
 mkfifo "$ROOT/fifo"
 echo "outside secret" >"$OUT/secret"
-ln -s ../outside "$ROOT/link_out"
-ln -s ../outside/secret "$ROOT/link_file"
-OUTSUM=$(cd "$OUT" && find . -printf '%p %s %T@\n' | sort | sha256sum)
+for d in "$JAIL" "$JAIL/a" "$JAIL/a/b"; do echo canary >"$d/canary"; done
+ln -s ../../../outside "$ROOT/link_out"
+ln -s ../../../outside/secret "$ROOT/link_file"
+jail_state() { find "$JAIL" -path "$ROOT" -prune -o -printf '%p %s %T@ %m\n' | sort | sha256sum; }
+OUTSUM=$(jail_state)
 CTLSUM=$(sha256sum <"$ROOT/control")
 
 start_daemon storm --file-root "$ROOT" --allow-put --allow-exec 'echo,true,false,cat,sleep' \
@@ -39,7 +44,8 @@ FD0=$(fd_count "$DPID")
 SEEDS=${STORM_SEEDS:-"1 2 3"}
 COUNT=${STORM_COUNT:-1500}
 for seed in $SEEDS; do
-	run timeout 120 python3 "$HERE/storm.py" "$HERE/../interop" "$PORT" "$TMP/psk" "$seed" "$COUNT" 40
+	run timeout 120 python3 "$HERE/storm.py" "$HERE/../interop" "$PORT" "$TMP/psk" "$seed" "$COUNT" 40 \
+		"$JAIL/canary"
 	sed 's/^/    /' "$TMP/out" "$TMP/err" | head -20
 	expect_rc "storm seed $seed: the daemon kept accepting and completing handshakes" 0
 	check "storm seed $seed: the daemon is alive" kill -0 "$DPID"
@@ -47,6 +53,10 @@ for seed in $SEEDS; do
 	# kinds of ERROR (not only "invalid-message").
 	kinds=$(grep -c '^storm: ERROR ' "$TMP/out" || true)
 	check "storm seed $seed: $kinds kinds of ERROR came back (at least 4)" test "$kinds" -ge 4
+	# File data did flow (gets of files in the root), and none of it was
+	# a canary's.
+	check "storm seed $seed: file data came back, none from outside the root (canaries)" \
+		grep -Eq ' records back, [1-9][0-9]* with file data, 0 leaks$' "$TMP/out"
 done
 
 # A real client is served, byte for byte.
@@ -56,8 +66,8 @@ run tc exec echo still-here
 expect_in "a real client still runs a command" "still-here" "$TMP/out"
 
 # Nothing outside the root was created or changed.
-check "nothing outside the root changed" \
-	test "$(cd "$OUT" && find . -printf '%p %s %T@\n' | sort | sha256sum)" = "$OUTSUM"
+check "nothing outside the root was created or changed (the jail around it, canaries included)" \
+	test "$(jail_state)" = "$OUTSUM"
 extra=$(cd "$ROOT" && find . -mindepth 1 ! -name '.*' -printf '%P\n' | grep -Ev '^(f|sub|sub/g|dir|control|fifo|link_out|link_file|up1|sub/new|sub/new/up2|été)$' || true)
 check "no unexpected name in the root (only the storm's put targets): ${extra:-none}" test -z "$extra"
 

@@ -100,7 +100,9 @@ sweep_client() {
 		sanitizer_clean "$TMP/err" || { fail "$name N=$n: sanitizer report"; show "$TMP/err"; bad=1; }
 		$check "$name N=$n" || bad=1
 	done
-	if [ "$hits" -ge 1 ] && [ "$bad" -eq 0 ]; then
+	if [ "$hits" -ge "$MAXN" ]; then
+		fail "$name: still failing calls at N=$MAXN: raise FAILIO_MAXN"
+	elif [ "$hits" -ge 1 ] && [ "$bad" -eq 0 ]; then
 		ok "$name: $hits faults, each a clean success or one clean error${LAST_ERR:+; the last: $LAST_ERR}"
 	elif [ "$hits" -eq 0 ]; then
 		fail "$name: the fault never fired ($SPEC)"
@@ -202,6 +204,7 @@ start_faulty() {
 		# A random port that is taken: another one.
 		if [ "$st" -eq 1 ] && grep -q "address already in use" "$TMP/pd.log"; then
 			wait "$DPID" 2>/dev/null || true
+			DPID=
 			continue
 		fi
 		return "$st"
@@ -217,8 +220,7 @@ start_faulty_once() {
 		--listen "127.0.0.1:$PORT" --server-id io-faulty --log-level info --file-root "$ROOT" \
 		--allow-put --allow-exec echo --state-dir "$TMP/pd-state" \
 		2> >(cat >>"$TMP/pd.log") >/dev/null &
-	DPID=$!
-	PIDS+=("$DPID")
+	DPID=$! # killed by stop_faulty, or at exit by EXTRA_CLEANUP (not kept in PIDS)
 	for _ in $(seq 1 100); do
 		grep -q "listening" "$TMP/pd.log" && return 0
 		kill -0 "$DPID" 2>/dev/null || return 1
@@ -227,9 +229,13 @@ start_faulty_once() {
 	return 2
 }
 stop_faulty() {
-	kill -TERM "$DPID" 2>/dev/null || true
-	wait "$DPID" 2>/dev/null || true
+	if [ -n "${DPID:-}" ]; then
+		kill -TERM "$DPID" 2>/dev/null || true
+		wait "$DPID" 2>/dev/null || true
+	fi
+	DPID=
 }
+EXTRA_CLEANUP=stop_faulty
 
 # sweep_daemon NAME SPEC-PREFIX ACTION CHECK - for N = 1.., a daemon with
 # the fault PREFIX:N...; ACTION runs the client work, CHECK judges it; then
@@ -249,7 +255,9 @@ sweep_daemon() {
 		if [ "$st" -eq 1 ]; then
 			# It failed at start-up (reading its PSK file, say): that
 			# must be one clear line and exit 1.
+			local rc
 			wait "$DPID" 2>/dev/null && rc=0 || rc=$?
+			DPID=
 			if fired && [ "$rc" -eq 1 ] && [ "$(grep -c . "$TMP/pd.log")" -eq 1 ]; then
 				continue
 			fi
@@ -284,7 +292,9 @@ sweep_daemon() {
 		stop_faulty
 		sanitizer_clean "$TMP/pd.log" || { fail "$name N=$n: sanitizer report in ppcpd"; show "$TMP/pd.log"; bad=1; }
 	done
-	if [ "$hits" -ge 1 ] && [ "$bad" -eq 0 ]; then
+	if [ "$n" -ge "$MAXN" ]; then
+		fail "$name: the sweep reached N=$MAXN without running out of calls: raise FAILIO_MAXN"
+	elif [ "$hits" -ge 1 ] && [ "$bad" -eq 0 ]; then
 		ok "$name: $hits faults; every request ended in a clean success or one clean error, and ppcpd went on${LAST_ERR:+; the last: $LAST_ERR}"
 	elif [ "$hits" -eq 0 ] && [ "$bad" -eq 0 ]; then
 		fail "$name: the fault never fired during the requests"
@@ -316,10 +326,12 @@ esac
 # No temporary file of a failed upload is left under a name a user sees
 # (the last put of the last sweep, past the faults, succeeded).
 cmp -s "$TMP/up" "$ROOT/up" && rm -f "$ROOT/up"
-if ls -A "$ROOT" | grep -v '^f$' | grep -qv '^\.'; then
-	fail "files left in the root: $(ls -A "$ROOT" | tr '\n' ' ')"
+left=$(ls -A "$ROOT")
+visible=$(grep -v '^f$' <<<"$left" | grep -v '^\.' || true)
+if [ -n "$visible" ]; then
+	fail "files left in the root: $(tr '\n' ' ' <<<"$left")"
 else
-	ok "nothing but hidden resumable temp files in the root: $(ls -A "$ROOT" | tr '\n' ' ')"
+	ok "nothing but hidden resumable temp files in the root: $(tr '\n' ' ' <<<"$left")"
 fi
 
 finish

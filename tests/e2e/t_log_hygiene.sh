@@ -180,8 +180,13 @@ os.makedirs(d + "/control", exist_ok=True)
 os.makedirs(d + "/ppcpd/state", exist_ok=True)
 resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
+# A sanitizer build catches SIGSEGV itself and exits: let the signal kill.
+env = dict(os.environ)
+env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":handle_segv=0").lstrip(":")
+env["UBSAN_OPTIONS"] = (env.get("UBSAN_OPTIONS", "") + ":handle_segv=0").lstrip(":")
+
 def crash(cmd, cwd, wait_for=None):
-    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     t = time.time()
     if wait_for:
         out = b""

@@ -83,8 +83,7 @@ uint64_t cli_now_us(void);
 /* What a failure means and what to do about it, for an error code met at
  * a step ("handshake", "connect"...).  Static string. */
 const char *cli_advice(int err);
-/* errno of the last local socket failure (PPCP_ERR_IO), for cli_advice. */
-extern int cli_io_errno;
+
 
 /* Signals: SIGINT, SIGTERM and SIGHUP set cli_signal (the number) instead of
  * killing us, once cli_signals_catch() was called. */
@@ -97,6 +96,7 @@ struct sess {
 	ppcp_conn *conn;
 	int err;          /* the first error, 0 if none */
 	char why[96];     /* the engine's detail of err (ppcp_conn_error_detail), or "" */
+	int io_errno;     /* errno of a failed recv or send (err PPCP_ERR_IO), or 0 */
 	int established;  /* handshake done */
 	int over;         /* nothing more will happen: closed and flushed, or failed */
 	int peer_bye;     /* the server said BYE */

@@ -555,7 +555,11 @@ static int run_all(struct xrun *r)
 				ours = 1;
 			else if (code != 0)
 				theirs = 1;
-			if (code != 0 && x->done && !x->refused)
+			if (code == CLI_EXIT_FAIL && x->done && x->truncated && x->have_exit &&
+			    x->exit_code == 0)
+				cli_warn(cli, "%s: exit status 0, but the output is incomplete",
+					 x->s.server_id);
+			else if (code != 0 && x->done && !x->refused)
 				cli_warn(cli, "%s: exit status %d", x->s.server_id, code);
 		}
 		if (code == 0)

@@ -110,21 +110,12 @@ int cli_usage(const struct cli *cli, const char *synopsis)
 	return CLI_EXIT_FAIL;
 }
 
-int cli_io_errno;
-
 const char *cli_advice(int err)
 {
-	static char io[160];
-
 	switch (err) {
 	case PPCP_ERR_IO:
-		if (cli_io_errno == 0)
-			break;
-		snprintf(io, sizeof(io),
-			 "this machine's socket failed (%s): run the command again; `ppcp doctor` "
-			 "shows which step fails",
-			 strerror(cli_io_errno));
-		return io;
+		return "check this machine's network, then run the command again; `ppcp doctor` "
+		       "shows which step fails";
 	case PPCP_ERR_SERVER_AUTH:
 		return "the server does not hold our PSK (wrong PSK file?), or it is not a PPCP "
 		       "server: check that --psk-file / $PPCP_PSK_FILE is the file the server uses";
@@ -400,9 +391,10 @@ int main(int argc, char **argv)
 	/* Before anything uses OpenSSL (ppcp.h says why). */
 	if (ppcp_crypto_wipe_freed() != 0)
 		fprintf(stderr, "ppcp: warning: OpenSSL's freed memory will not be wiped\n");
-	/* The PSK and the session keys never reach a core file (T47).  The
-	 * process stays dumpable otherwise: its user can still trace it, and
-	 * could read the PSK file anyway. */
+	/* No core file with the PSK or the session keys in it (T47; pipe core
+	 * handlers such as systemd-coredump honour the limit too).  Unlike
+	 * ppcpd, the process stays dumpable otherwise: its user can still
+	 * trace it, and could read the PSK file anyway. */
 	struct rlimit nocore = { 0, 0 };
 	if (setrlimit(RLIMIT_CORE, &nocore) != 0)
 		fprintf(stderr, "ppcp: warning: cannot disable core dumps: %s\n", strerror(errno));

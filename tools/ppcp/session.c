@@ -106,6 +106,7 @@ int sess_open(struct sess *s, const struct cli *cli, const char *address, uint16
 	s->err = 0;
 	s->established = s->over = s->peer_bye = s->eof = 0;
 	s->why[0] = '\0';
+	s->io_errno = 0;
 	s->rx_paused = 0;
 	s->rx_max = 0;
 	s->rx_bytes = 0;
@@ -177,6 +178,11 @@ const char *sess_strerror(const struct sess *s, int err)
 
 	if (err == 0)
 		err = s->err;
+	if (err == PPCP_ERR_IO && err == s->err && s->io_errno != 0) {
+		snprintf(buf, sizeof(buf), "%s (the socket said: %s)", ppcp_strerror(err),
+			 strerror(s->io_errno));
+		return buf;
+	}
 	snprintf(buf, sizeof(buf), "%s%s%s", ppcp_strerror(err),
 		 err == s->err && s->why[0] != '\0' ? " (" : "", err == s->err ? s->why : "");
 	if (err == s->err && s->why[0] != '\0')
@@ -287,7 +293,7 @@ static void sess_read(struct sess *s)
 		if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (r < 0 && errno != ECONNRESET && errno != EPIPE) {
-			cli_io_errno = errno;
+			s->io_errno = errno;
 			sess_fail(s, PPCP_ERR_IO);
 			return;
 		}
@@ -319,7 +325,7 @@ static void sess_write(struct sess *s)
 		return;
 	if (w < 0 && errno != EPIPE && errno != ECONNRESET) {
 		/* Our side failed, not the server: say so. */
-		cli_io_errno = errno;
+		s->io_errno = errno;
 		sess_fail(s, PPCP_ERR_IO);
 		return;
 	}

@@ -222,6 +222,7 @@ static void cmd_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 			if (k > 0)
 				(void)cmd_send_chunk(c, "stderr", (const uint8_t *)line,
 						     (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1);
+			pd_session_flush(c->s);
 			c->truncated = 1;
 			cmd_kill(c);
 		}
