@@ -23,10 +23,16 @@
  *       op&7 = 0  seal data as one record under the peer's real sending
  *                 key and sequence number, feed it to the target
  *              1  feed data raw, in pieces of (op>>3) bytes (0 = at once)
- *              2  advance the clock by u16(data) * 64 ms, run the target's
- *                 timers
+ *              2  advance the clock by u16(data) * 64 ms, or with op&8 to
+ *                 the target's next deadline (ppcp_conn_next_deadline), and
+ *                 run the target's timers
  *              3  the target sends data[1..] as JSON text, type data[0]
- *              4  the target sends data as a binary-data record
+ *              4  (op>>3)&3 = 0: the target sends data as a binary-data
+ *                 record; 1: as file data (ppcp_conn_send_file_data) with
+ *                 stream u32(data[0..4]), offset u64(data[4..12]) and LAST
+ *                 if op&32; 2: as a FILE_CHUNK data message
+ *                 (ppcp_conn_send_file_chunk), offset u64(data[0..8]);
+ *                 3: the target aborts (ppcp_conn_abort)
  *              5  the peer sends KEY_UPDATE (the real engine), fed on
  *              6  the target sends KEY_UPDATE
  *              7  data[0]&3: 0 target sends BYE, 1 peer sends BYE,
@@ -505,7 +511,13 @@ static inline void fz_op(fz_pair *p, uint8_t op, const uint8_t *d, size_t n)
 		break;
 	}
 	case 2:
-		p->now += 64u * (n >= 2 ? ((uint32_t)d[0] << 8 | d[1]) : n == 1 ? d[0] : 1);
+		if (op & 8) {
+			uint64_t dl = ppcp_conn_next_deadline(p->target);
+			if (dl != UINT64_MAX && dl > p->now)
+				p->now = dl;
+		} else {
+			p->now += 64u * (n >= 2 ? ((uint32_t)d[0] << 8 | d[1]) : n == 1 ? d[0] : 1);
+		}
 		(void)ppcp_conn_on_timeout(p->target, p->now);
 		break;
 	case 3: {
@@ -521,9 +533,35 @@ static inline void fz_op(fz_pair *p, uint8_t op, const uint8_t *d, size_t n)
 		free(txt);
 		break;
 	}
-	case 4:
-		(void)ppcp_conn_send_binary(p->target, d, n);
+	case 4: {
+		uint64_t off = 0;
+		switch ((op >> 3) & 3) {
+		case 0:
+			(void)ppcp_conn_send_binary(p->target, d, n);
+			break;
+		case 1:
+			if (n < 12)
+				break;
+			for (int i = 4; i < 12; i++)
+				off = off << 8 | d[i];
+			(void)ppcp_conn_send_file_data(p->target, (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 |
+								  (uint32_t)d[2] << 8 | d[3],
+						       off, (op & 32) != 0, d + 12, n - 12);
+			break;
+		case 2:
+			if (n < 8)
+				break;
+			for (int i = 0; i < 8; i++)
+				off = off << 8 | d[i];
+			(void)ppcp_conn_send_file_chunk(p->target, "0000fz01", off, (op & 32) != 0, d + 8,
+							n - 8);
+			break;
+		default:
+			(void)ppcp_conn_abort(p->target, PPCP_ERR_BAD_MESSAGE);
+			break;
+		}
 		break;
+	}
 	case 5:
 		if (p->stage != FZ_STAGE_START && p->held_auth == NULL)
 			(void)ppcp__conn_key_update(p->peer);
