@@ -132,21 +132,23 @@ fi
 start_ppcpd e2e-exec 127.0.0.1 "$PORT" --allow-exec 'sh,true' --state-dir "$TMP/pd-state"
 run pc exec e2e-exec -- true
 expect_rc "after the restart the server is reached again" 0
+# Files of their own: the previous case's d.out already says "started", and
+# the loop below could read it before this command's redirection empties it.
 "$PPCP" --psk-file "$TMP/psk" --port "$PORT" --discover-addr "$DISCOVER" \
-	exec e2e-exec -- sh -c 'echo started; exec sleep 20.$$' >"$TMP/d.out" 2>"$TMP/d.err" </dev/null &
+	exec e2e-exec -- sh -c 'echo started; exec sleep 20.$$' >"$TMP/t.out" 2>"$TMP/t.err" </dev/null &
 cpid=$!
-for _ in $(seq 1 300); do grep -q started "$TMP/d.out" && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q started "$TMP/t.out" 2>/dev/null && break; sleep 0.1; done
 stop_ppcpd e2e-exec TERM
 set +e
 timeout 10 tail --pid="$cpid" -f /dev/null
 wait "$cpid"
 rc=$?
 set -e
-if [ "$rc" -ne 0 ] && grep -Eq "before the command finished|was killed|exit" "$TMP/d.err"; then
+if [ "$rc" -ne 0 ] && grep -Eq "before the command finished|was killed|exit" "$TMP/t.err"; then
 	ok "a server stopped mid-command (SIGTERM) is reported (exit $rc)"
 else
 	fail "server stopped: exit $rc"
-	show "$TMP/d.err"
+	show "$TMP/t.err"
 fi
 
 finish
