@@ -117,6 +117,7 @@ struct getrun {
 	struct sess s;       /* a server; with @ID only s.server_id ("@ID") */
 	const char *agent;   /* @ID: the agent's client_id, through the controller */
 	int ctl_fd;          /* @ID: the control connection of the current request */
+	uint64_t ctl_rx;     /* @ID: bytes read from the controller (--limit-rate) */
 	char ctl_why[512];   /* @ID: why the relay ended before the answer */
 	int ctl_said;        /* @ID: ctl_open already printed why */
 	char *lbuf;          /* @ID: what the controller sent, up to a newline */
@@ -923,6 +924,8 @@ static void ctl_tp_run(struct getrun *g, struct dl *d, json_t *p)
 	g->cur = d;
 	while (g->ctl_fd >= 0 && d->state == DL_WAIT) {
 		struct pollfd pfd = { g->ctl_fd, POLLIN, 0 };
+		uint64_t allow = UINT64_MAX;
+		int wait_ms = 1000;
 		char *nl;
 		ssize_t r;
 
@@ -931,7 +934,22 @@ static void ctl_tp_run(struct getrun *g, struct dl *d, json_t *p)
 			cli_signal = 0;
 			break;
 		}
-		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+		/* --limit-rate: not reading makes the controller stop reading
+		 * the agent (docs/CONTROL.md), so the agent waits too. */
+		if (g->rate > 0) {
+			uint64_t now = cli_now_ms();
+
+			allow = pace_allowed(&g->pace, now, g->ctl_rx);
+			if (allow == 0) {
+				/* Wait, without polling the socket: its
+				 * hang-up would wake us at once. */
+				uint64_t when = pace_when(&g->pace, g->ctl_rx);
+				wait_ms = when > now ? (when - now > 1000 ? 1000 : (int)(when - now)) : 1;
+				(void)poll(NULL, 0, wait_ms);
+				continue;
+			}
+		}
+		if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) {
 			ctl_tp_end(g, "poll: %s", strerror(errno));
 			break;
 		}
@@ -949,9 +967,12 @@ static void ctl_tp_run(struct getrun *g, struct dl *d, json_t *p)
 			g->lbuf = b;
 			g->lcap = cap;
 		}
-		r = read(g->ctl_fd, g->lbuf + g->llen, g->lcap - g->llen);
+		r = read(g->ctl_fd, g->lbuf + g->llen,
+			 allow < g->lcap - g->llen ? (size_t)allow : g->lcap - g->llen);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
+		if (r > 0)
+			g->ctl_rx += (uint64_t)r;
 		if (r <= 0) {
 			ctl_tp_end(g, "the controller closed the control socket before the end of "
 				      "the answer%s%s",
@@ -1477,12 +1498,9 @@ static int get_agent(struct getrun *g, const char *target, const char *rpath, co
 		free(g);
 		return CLI_EXIT_FAIL;
 	}
-	if (g->rate > 0) {
-		cli_err(g->cli, "get: --limit-rate does not apply to @CLIENT_ID (the controller "
-				"relays the data without flow control)");
-		free(g);
-		return CLI_EXIT_FAIL;
-	}
+	/* --limit-rate paces what is read from the controller (base64 lines:
+	 * the data itself comes about 3/4 as fast). */
+	pace_start(&g->pace, g->rate, cli_now_ms());
 	/* The sidecar's source: "@ID" is never a server_id (PROTOCOL.md §10.3). */
 	snprintf(g->s.server_id, sizeof(g->s.server_id), "%s", target);
 	g->s.fd = -1;

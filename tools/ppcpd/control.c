@@ -147,13 +147,42 @@ static int ctl_check_dir(const char *path, int create)
 
 struct cw {
 	uv_write_t req;
+	struct cclient *c;
 	char data[];
 };
 
+/* A control client that reads slowly holds back the agents whose answers it
+ * waits for (pd_ctl_relay_pending): as its queue drains, they are read
+ * again.  The client is still allocated here: closing it cancels its
+ * writes, whose callbacks run before the close callback frees it. */
 static void cc_on_write(uv_write_t *req, int status)
 {
+	struct cw *w = (struct cw *)req;
+	struct cclient *c = w->c;
+
 	(void)status;
-	free(req);
+	free(w);
+	if (c->closing)
+		return;
+	for (struct agent *a = c->ctl->agents; a != NULL; a = a->next)
+		for (struct pend *p = a->pend; p != NULL; p = p->next)
+			if (p->c == c) {
+				pd_session_update_reading(a->s);
+				break;
+			}
+}
+
+size_t pd_ctl_relay_pending(struct pd_session *s)
+{
+	struct agent *a = *pd_session_ctl(s);
+	size_t n = 0;
+
+	if (a == NULL)
+		return 0;
+	for (struct pend *p = a->pend; p != NULL; p = p->next)
+		if (!p->c->closing)
+			n += uv_stream_get_write_queue_size((uv_stream_t *)&p->c->pipe);
+	return n;
 }
 
 static void cc_closed(uv_handle_t *h)
@@ -200,6 +229,7 @@ static void cc_send(struct cclient *c, json_t *obj)
 		return;
 	n = strlen(text);
 	w = pd_xmalloc(sizeof(*w) + n + 1);
+	w->c = c;
 	memcpy(w->data, text, n);
 	w->data[n] = '\n';
 	free(text);

@@ -519,19 +519,20 @@ static void sess_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 
 static void sess_update_reading(struct pd_session *s)
 {
-	size_t stdin_pending, disk_pending;
+	size_t stdin_pending, disk_pending, relay_pending;
 	int want;
 
 	if (s->closing || s->finishing || (s->client_role && !s->connected))
 		return;
 	stdin_pending = pd_exec_stdin_pending(s);
 	disk_pending = pd_files_write_pending(s);
+	relay_pending = pd_ctl_relay_pending(s); /* an agent's answers to a slow control client */
 	if (s->reading)
 		want = s->wq_bytes < PD_OUT_HARD && stdin_pending < PD_STDIN_HIGH &&
-		       disk_pending < PD_FILE_WRITE_HIGH;
+		       disk_pending < PD_FILE_WRITE_HIGH && relay_pending < PD_CTL_RELAY_HIGH;
 	else
 		want = s->wq_bytes < PD_OUT_LOW && stdin_pending < PD_STDIN_HIGH / 2 &&
-		       disk_pending < PD_FILE_WRITE_HIGH / 2;
+		       disk_pending < PD_FILE_WRITE_HIGH / 2 && relay_pending < PD_CTL_RELAY_HIGH / 2;
 	if (want && !s->reading) {
 		if (uv_read_start((uv_stream_t *)&s->tcp, sess_alloc, sess_on_read) == 0)
 			s->reading = 1;
