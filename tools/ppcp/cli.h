@@ -319,8 +319,9 @@ int xfer_get_u53(const json_t *obj, const char *key, uint64_t *out);
  * owner is the TCP server, odd from 1 when it is the TCP client (an agent
  * relayed by its controller) (PROTOCOL.md §9.5); 0 or -1. */
 int xfer_check_stream(const json_t *head, uint32_t *stream, int owner_is_client);
-/* xfer_advice - what to do about an owner's ERROR code (§9.6). */
-const char *xfer_advice(const char *code, int put);
+/* xfer_advice - what to do about an owner's ERROR code (§9.6), for a
+ * server or (agent) an agent reached through the controller. */
+const char *xfer_advice(const char *code, int put, int agent);
 
 /* exec.c, shared with sh.c: run argv (or a shell command line when shell is
  * not NULL) on target; the exit status of ppcp. */

@@ -1066,7 +1066,7 @@ static int dl_report(struct getrun *g, struct dl *d, const char *target)
 	case DLF_REFUSED:
 		cli_err(cli, "get %s:%s: the %s refused: %s (%s); %s", target, d->rpath,
 			g->agent != NULL ? "agent" : "server", d->msg, d->code,
-			xfer_advice(d->code, 0));
+			xfer_advice(d->code, 0, g->agent != NULL));
 		break;
 	case DLF_CHANGED:
 		cli_err(cli, "get %s:%s: the file changed during the transfer (%s); the partial "

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "internal.h" /* ppcp__b64_encode */
 
 enum {
 	PUT_BIN_CHUNK = 256 * 1024,   /* file bytes per binary-data record, at most */
@@ -82,6 +84,8 @@ struct putrun {
 	size_t bin_chunk, json_chunk;
 	int sig;
 	unsigned copied, failed, skipped;
+	const char *owner; /* "server", or "agent" for @CLIENT_ID */
+	const char *agent; /* @CLIENT_ID: the agent's id */
 };
 
 static void ul_failf(struct ul *u, enum ul_fail kind, const char *fmt, ...)
@@ -148,9 +152,9 @@ static void ul_head(struct ul *u, const json_t *p)
 	 * owner finishes at once (PROTOCOL.md §9.2, §9.3). */
 	u->sent_last = u->off == u->size;
 	if (u->off > 0)
-		cli_info(u->r->cli, 1, "the server holds %llu bytes of an earlier attempt: resuming "
+		cli_info(u->r->cli, 1, "the %s holds %llu bytes of an earlier attempt: resuming "
 				       "at %llu bytes of %llu",
-			 (unsigned long long)u->off, (unsigned long long)u->off,
+			 u->r->owner, (unsigned long long)u->off, (unsigned long long)u->off,
 			 (unsigned long long)u->size);
 	progress_start(&u->pr, u->r->cli, xfer_base_name(u->lpath, base, sizeof(base)), u->size,
 		       u->off);
@@ -201,12 +205,12 @@ static void put_on_message(struct sess *s, const ppcp_msg *m)
 
 /* ---- sending ------------------------------------------------------------------ */
 
-/* Queue the next record of u: 1 queued, 0 nothing to do now. */
-static int ul_send_one(struct putrun *r, struct ul *u, uint64_t room)
+/* Read the next record's bytes of u into r->buf (at most room): their
+ * number, or 0 (nothing to send now, or u failed). */
+static size_t ul_read_next(struct putrun *r, struct ul *u, uint64_t room)
 {
 	size_t chunk = u->binary ? r->bin_chunk : r->json_chunk, n;
 	uint64_t left = u->size - u->next;
-	int last, ret;
 
 	n = left < chunk ? (size_t)left : chunk;
 	if (room < n)
@@ -232,6 +236,17 @@ static int ul_send_one(struct putrun *r, struct ul *u, uint64_t room)
 		}
 		got += (size_t)rd;
 	}
+	return n;
+}
+
+/* Queue the next record of u: 1 queued, 0 nothing to do now. */
+static int ul_send_one(struct putrun *r, struct ul *u, uint64_t room)
+{
+	size_t n = ul_read_next(r, u, room);
+	int last, ret;
+
+	if (n == 0)
+		return 0;
 	last = u->next + n == u->size;
 	if (u->binary) {
 		ret = sess_send_file_data(&r->s, u->stream, u->next, last, r->buf, n);
@@ -300,8 +315,8 @@ static int ul_report(struct putrun *r, struct ul *u, const char *target)
 
 	switch (u->fail) {
 	case ULF_REFUSED:
-		cli_err(cli, "put %s %s:%s: the server refused: %s (%s); %s", u->lpath, target,
-			u->rpath, u->msg, u->code, xfer_advice(u->code, 1));
+		cli_err(cli, "put %s %s:%s: the %s refused: %s (%s); %s", u->lpath, target,
+			u->rpath, r->owner, u->msg, u->code, xfer_advice(u->code, 1, r->agent != NULL));
 		break;
 	case ULF_CHANGED:
 		cli_err(cli, "put %s %s:%s: the file changed during the transfer (%s); run the "
@@ -312,9 +327,9 @@ static int ul_report(struct putrun *r, struct ul *u, const char *target)
 		cli_err(cli, "put %s %s:%s: %s", u->lpath, target, u->rpath, u->msg);
 		break;
 	case ULF_PROTOCOL:
-		cli_err(cli, "put %s %s:%s: the server broke the protocol: %s; the session was "
-			     "closed (a bug in the server: report it)",
-			u->lpath, target, u->rpath, u->msg);
+		cli_err(cli, "put %s %s:%s: the %s broke the protocol: %s; the session was "
+			     "closed (a bug in the %s: report it)",
+			u->lpath, target, u->rpath, r->owner, u->msg, r->owner);
 		break;
 	default:
 		break;
@@ -452,6 +467,228 @@ static int ul_run(struct putrun *r, struct ul *u, const char *target)
 	return ul_interrupted(r, u, target);
 }
 
+/* ---- put @CLIENT_ID:PATH, through the controller (docs/CONTROL.md) ------------- */
+
+enum { PUT_CTL_MAX_LINE = 1024 * 1024 };
+
+struct ctlput {
+	int fd;
+	char *in;      /* the controller's lines, not yet complete */
+	size_t inlen;
+	char *out;     /* the data line being written */
+	size_t outlen, outoff;
+	char why[512]; /* the relay ended before the upload was confirmed */
+};
+
+static void ctlput_end(struct ctlput *cp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void ctlput_end(struct ctlput *cp, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cp->why[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(cp->why, sizeof(cp->why), fmt, ap);
+		va_end(ap);
+	}
+}
+
+/* One line of the controller's answer: fed to put_on_message as if it came
+ * from a session with the agent. */
+static void ctlput_line(struct putrun *r, struct ul *u, struct ctlput *cp, const char *line,
+			size_t len)
+{
+	json_t *j = json_loadb(line, len, 0, NULL);
+	const char *type = json_string_value(json_object_get(j, "type"));
+	const char *err = json_string_value(json_object_get(j, "error"));
+
+	if (j == NULL) {
+		ctlput_end(cp, "the controller sent a line that is not JSON (a bug: report it)");
+	} else if (err != NULL) {
+		ctlput_end(cp, "the controller refused: %s", err);
+	} else if (json_is_true(json_object_get(j, "done"))) {
+		if (u->state == UL_WAIT)
+			ctlput_end(cp, "the controller ended the answer early");
+	} else if (json_is_array(json_object_get(j, "agents"))) {
+		if (json_array_size(json_object_get(j, "agents")) == 0)
+			ctlput_end(cp, "no agent '%s' is connected to this controller ('ppcp agents' "
+				       "lists them)",
+				   r->agent);
+	} else if (type == NULL) {
+		/* something newer than us: ignored */
+	} else if (strcmp(type, "lost") == 0) {
+		ctlput_end(cp, "the agent '%s' lost its session with the controller", r->agent);
+	} else if (strcmp(type, "FILE_CHUNK") == 0 || strcmp(type, "ERROR") == 0) {
+		ppcp_msg m;
+
+		memset(&m, 0, sizeof(m));
+		m.type = ppcp_msg_type_from_name(type);
+		m.type_name = type;
+		m.id = u->id;
+		m.payload = json_object_get(j, "p");
+		if (!json_is_object(m.payload))
+			ul_failf(u, ULF_PROTOCOL, "a relayed message has no payload");
+		else
+			put_on_message(&r->s, &m);
+	}
+	json_decref(j);
+}
+
+/* The next data line of u into cp->out: 1, or 0 (none now; *wake_ms set
+ * when --limit-rate holds it back). */
+static int ctlput_next(struct putrun *r, struct ul *u, struct ctlput *cp, int *wake_ms)
+{
+	uint64_t now = cli_now_ms(), allow = pace_allowed(&r->pace, now, r->sent);
+	size_t n;
+	int last, k;
+
+	if (!u->have_head || u->sent_last || u->state != UL_WAIT)
+		return 0;
+	if (allow == 0) {
+		uint64_t when = pace_when(&r->pace, r->sent);
+		*wake_ms = when > now ? (when - now > 1000 ? 1000 : (int)(when - now)) : 1;
+		return 0;
+	}
+	n = ul_read_next(r, u, allow);
+	if (n == 0)
+		return 0;
+	last = u->next + n == u->size;
+	k = snprintf(cp->out, 64, "{\"offset\":%llu,\"last\":%s,\"data\":\"",
+		     (unsigned long long)u->next, last ? "true" : "false");
+	k += (int)ppcp__b64_encode(cp->out + k, r->buf, n);
+	memcpy(cp->out + k, "\"}\n", 3);
+	cp->outlen = (size_t)k + 3;
+	cp->outoff = 0;
+	u->next += n;
+	r->sent += n;
+	u->sent_last = last;
+	progress_update(&u->pr, u->next);
+	return 1;
+}
+
+/* Send the request of u (prepared) through the controller and run until
+ * it is confirmed: 0, CLI_EXIT_FAIL or 128+N (message printed). */
+static int ul_run_ctl(struct putrun *r, struct ul *u, const char *target)
+{
+	struct ctlput cp;
+	json_t *p, *req;
+	FILE *f;
+	int code;
+
+	memset(&cp, 0, sizeof(cp));
+	cp.fd = -1;
+	/* Base64 FILE_CHUNKs: the controller asks the agent for them. */
+	p = json_pack("{s:s,s:s,s:I,s:s,s:i,s:b}", "op", "put", "path", u->rpath, "size",
+		      (json_int_t)u->size, "sha256", u->sha, "mode", (int)u->mode, "binary", 0);
+	if (p != NULL && r->mkdir)
+		json_object_set_new(p, "mkdir", json_true());
+	if (p == NULL) {
+		cli_err(r->cli, "put: the remote path '%s' is not valid UTF-8", u->rpath);
+		return CLI_EXIT_FAIL;
+	}
+	req = json_pack("{s:s,s:s,s:o}", "op", "file", "target", r->agent, "p", p);
+	if (req == NULL || ctl_open(r->cli, req, &f) != 0) {
+		json_decref(req);
+		return CLI_EXIT_FAIL; /* ctl_open said why */
+	}
+	json_decref(req);
+	cp.fd = dup(fileno(f));
+	fclose(f);
+	cp.in = malloc(PUT_CTL_MAX_LINE);
+	cp.out = malloc(64 + 4 * ((r->json_chunk + 2) / 3) + 4);
+	if (cp.fd < 0 || cp.in == NULL || cp.out == NULL ||
+	    fcntl(cp.fd, F_SETFL, fcntl(cp.fd, F_GETFL) | O_NONBLOCK) != 0) {
+		ctlput_end(&cp, "cannot use the control connection: %s", strerror(errno));
+		goto done;
+	}
+	snprintf(u->id, sizeof(u->id), "relayed"); /* the controller picks the real one */
+	r->cur = u;
+	while (u->state == UL_WAIT && cp.why[0] == '\0') {
+		struct pollfd pfd = { cp.fd, POLLIN, 0 };
+		int wake_ms = 1000;
+		ssize_t n;
+		char *nl;
+
+		if (cli_signal != 0) {
+			r->sig = cli_signal;
+			cli_signal = 0;
+			break;
+		}
+		if (cp.outlen == 0)
+			(void)ctlput_next(r, u, &cp, &wake_ms);
+		if (u->state != UL_WAIT)
+			break; /* the local file could not be read */
+		if (cp.outlen > 0)
+			pfd.events |= POLLOUT;
+		if (poll(&pfd, 1, wake_ms) < 0 && errno != EINTR) {
+			ctlput_end(&cp, "poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd.revents & POLLOUT) {
+			n = write(cp.fd, cp.out + cp.outoff, cp.outlen - cp.outoff);
+			if (n > 0) {
+				cp.outoff += (size_t)n;
+				if (cp.outoff == cp.outlen)
+					cp.outlen = 0;
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				/* The controller closed: its last lines say why. */
+				pfd.revents |= POLLIN;
+			}
+		}
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = read(cp.fd, cp.in + cp.inlen, PUT_CTL_MAX_LINE - cp.inlen);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			ctlput_end(&cp, "the controller closed the control socket before the upload "
+					"was confirmed%s%s",
+				   n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+			break;
+		}
+		cp.inlen += (size_t)n;
+		while (u->state == UL_WAIT && cp.why[0] == '\0' &&
+		       (nl = memchr(cp.in, '\n', cp.inlen)) != NULL) {
+			size_t len = (size_t)(nl - cp.in);
+
+			ctlput_line(r, u, &cp, cp.in, len);
+			memmove(cp.in, nl + 1, cp.inlen - len - 1);
+			cp.inlen -= len + 1;
+		}
+		if (cp.inlen == PUT_CTL_MAX_LINE)
+			ctlput_end(&cp, "the controller sent a line of more than %d bytes",
+				   PUT_CTL_MAX_LINE);
+	}
+done:
+	r->cur = NULL;
+	/* Closing the connection makes the controller cancel what is still
+	 * running for it: the agent keeps what it has, for a resume. */
+	if (cp.fd >= 0)
+		close(cp.fd);
+	free(cp.in);
+	free(cp.out);
+	if (u->state == UL_DONE) {
+		progress_end(&u->pr, 1);
+		cli_info(r->cli, 1, "%s -> %s:%s: %llu bytes, sha256 %s", u->lpath, target, u->rpath,
+			 (unsigned long long)u->size, u->sha);
+		return 0;
+	}
+	progress_end(&u->pr, 0);
+	if (u->state == UL_FAILED)
+		return ul_report(r, u, target);
+	if (r->sig != 0) {
+		cli_err(r->cli, "put %s %s:%s: interrupted after %llu of %llu bytes; run the same "
+				"command again to resume",
+			u->lpath, target, u->rpath, (unsigned long long)u->next,
+			(unsigned long long)u->size);
+		return 128 + r->sig;
+	}
+	code = CLI_EXIT_FAIL;
+	cli_err(r->cli, "put %s %s:%s: %s; run the same command again to resume", u->lpath, target,
+		u->rpath, cp.why[0] != '\0' ? cp.why : "the relay ended");
+	return code;
+}
+
 static int put_one(struct putrun *r, const char *target, const char *lpath, const char *rpath,
 		   int nofollow)
 {
@@ -563,6 +800,9 @@ static int put_opt(struct cli *cli, int opt, const char *arg, void *user)
 		return 0;
 	case 'L':
 		return xfer_opt_rate(cli, arg, &o->rate);
+	case 'C':
+		ctl_set_path(arg);
+		return 0;
 	}
 	return -1;
 }
@@ -572,11 +812,14 @@ static const struct option put_longopts[] = {
 	{ "parents", no_argument, NULL, 'p' },
 	{ "no-binary", no_argument, NULL, 'B' },
 	{ "limit-rate", required_argument, NULL, 'L' },
+	{ "control", required_argument, NULL, 'C' },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const char put_synopsis[] =
-	"put [-p] [-r] [--no-binary] [--limit-rate RATE] LOCAL TARGET:PATH";
+	"put [-p] [-r] [--no-binary] [--limit-rate RATE] LOCAL TARGET:PATH\n"
+	"       ppcp put [-p] [--limit-rate RATE] [--control PATH] LOCAL @CLIENT_ID:PATH   (on a "
+	"controller)";
 
 int cmd_put(struct cli *cli, int argc, char **argv)
 {
@@ -627,6 +870,17 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 
+	if (target[0] == '@' && (S_ISDIR(st.st_mode) || target[1] == '\0' ||
+				 strcmp(target, "@all") == 0 || strlen(target) > PPCP_ID_MAX)) {
+		cli_err(cli, S_ISDIR(st.st_mode)
+				     ? "put: -r through the controller (@CLIENT_ID) is not supported: "
+				       "put the files one by one"
+				     : "put: '%s' does not name one agent: give @CLIENT_ID ('ppcp agents' "
+				       "lists them)",
+			target);
+		return CLI_EXIT_FAIL;
+	}
+
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return CLI_EXIT_FAIL;
@@ -634,6 +888,7 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 	r->binary = !po.no_binary;
 	r->mkdir = po.mkdir || po.recursive;
 	r->rate = po.rate;
+	r->owner = "server";
 	cli_signals_catch();
 
 	/* A single file is hashed before we connect: a local problem costs
@@ -647,6 +902,25 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 		code = ul_prepare(r, &pre, 0);
 		if (code != 0)
 			goto out;
+	}
+	if (target[0] == '@') {
+		/* The agent's max_record is not known here: the base64 chunks
+		 * stay well below the 1 MiB every PPCP implementation takes. */
+		r->owner = "agent";
+		r->agent = target + 1;
+		r->s.user = r; /* put_on_message takes the run from there */
+		r->s.fd = -1;
+		r->binary = 0;
+		r->json_chunk = PUT_JSON_CHUNK;
+		r->buf = malloc(r->json_chunk);
+		if (r->buf == NULL) {
+			cli_err(cli, "out of memory");
+			code = CLI_EXIT_FAIL;
+			goto out;
+		}
+		pace_start(&r->pace, r->rate, cli_now_ms());
+		code = ul_run_ctl(r, &pre, target);
+		goto out;
 	}
 	if (resolve_connect(cli, target, &r->s) != 0) {
 		code = CLI_EXIT_FAIL;

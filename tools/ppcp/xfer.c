@@ -371,7 +371,46 @@ int xfer_check_stream(const json_t *head, uint32_t *stream, int owner_is_client)
 
 /* ---- the owner's errors ----------------------------------------------------- */
 
-const char *xfer_advice(const char *code, int put)
+static const char *xfer_advice_server(const char *code, int put);
+
+const char *xfer_advice(const char *code, int put, int agent)
+{
+	static char buf[512];
+	const char *a = xfer_advice_server(code, put);
+	static const struct {
+		const char *from, *to;
+	} words[] = {
+		{ "ppcpd --", "ppcp agent --" },
+		{ "the server", "the agent" },
+		{ "server's", "agent's" },
+	};
+	size_t o = 0;
+
+	if (!agent)
+		return a;
+	/* An agent (ppcp agent) owns the file: name it and its options. */
+	while (*a != '\0' && o + 16 < sizeof(buf)) {
+		size_t i;
+
+		for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+			size_t n = strlen(words[i].from);
+
+			if (strncmp(a, words[i].from, n) == 0 &&
+			    o + strlen(words[i].to) + 1 < sizeof(buf)) {
+				memcpy(buf + o, words[i].to, strlen(words[i].to));
+				o += strlen(words[i].to);
+				a += n;
+				break;
+			}
+		}
+		if (i == sizeof(words) / sizeof(words[0]))
+			buf[o++] = *a++;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static const char *xfer_advice_server(const char *code, int put)
 {
 	if (code == NULL)
 		return "run `ppcp doctor` to see which step fails";

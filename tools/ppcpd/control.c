@@ -19,6 +19,13 @@
  *   {"op":"command","target":"ID"|"*","p":{COMMAND payload}}
  *   {"op":"file","target":"ID","p":{FILE_REQUEST payload}}
  *
+ * After a file request with "op":"put", the client sends the upload's data
+ * on the same connection, one line each: {"offset":N,"last":bool,"data":
+ * "<base64>"}; each is sent to the agent as a FILE_CHUNK of the request
+ * (the relayed request asks for base64 chunks, "binary": false).  While the
+ * agent's session has more than PD_CTL_RELAY_HIGH bytes waiting to go out,
+ * the client is not read (pd_ctl_kick reads it again).
+ *
  * Messages of agents that carry the id of a relayed request are relayed
  * as {"agent":ID,"type":"RESPONSE"|"ERROR"|"FILE_CHUNK","p":...}; file
  * data records as {"agent":ID,"type":"DATA","stream":N,"offset":N,
@@ -81,6 +88,9 @@ struct cclient {
 	int got_request;
 	int closing;
 	size_t npending; /* answers still expected */
+	struct pend *up;       /* a relayed upload whose data lines come from this client */
+	struct agent *up_agent;
+	int up_paused;         /* not read while the agent's session is backed up */
 };
 
 struct pd_ctl {
@@ -194,6 +204,9 @@ static void cc_closed(uv_handle_t *h)
 }
 
 static void cc_forget(struct cclient *c);
+static void cc_upload_lines(struct cclient *c);
+static void cc_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void cc_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
 static void cc_close(struct cclient *c)
 {
@@ -281,11 +294,21 @@ static struct agent *ag_find(struct pd_ctl *ctl, const char *id)
 	return NULL;
 }
 
+/* p is about to be freed: its client no longer uploads through it. */
+static void pend_unlink_upload(struct pend *p)
+{
+	if (p->c != NULL && p->c->up == p) {
+		p->c->up = NULL;
+		p->c->up_agent = NULL;
+	}
+}
+
 static void pend_remove(struct agent *a, struct pend *p)
 {
 	for (struct pend **pp = &a->pend; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;
+			pend_unlink_upload(p);
 			free(p);
 			return;
 		}
@@ -334,6 +357,7 @@ static void cc_forget(struct cclient *c)
 					a->dead[a->ndead++ % 8] = p->stream;
 			}
 			*pp = p->next;
+			pend_unlink_upload(p);
 			free(p);
 		}
 	}
@@ -402,6 +426,7 @@ void pd_ctl_agent_down(struct pd_session *s)
 		struct cclient *c = p->c;
 
 		a->pend = p->next;
+		pend_unlink_upload(p);
 		free(p);
 		cc_send(c, json_pack("{s:s,s:s}", "agent", a->client_id, "type", "lost"));
 		cc_answered(c);
@@ -539,6 +564,13 @@ static void ctl_relay(struct cclient *c, const char *target, json_t *payload, in
 		cc_error(c, "a file request names one agent");
 		return;
 	}
+	const char *op = file ? json_string_value(json_object_get(payload, "op")) : NULL;
+	int put = op != NULL && strcmp(op, "put") == 0;
+
+	/* An upload's data comes as base64 lines: the agent must expect
+	 * FILE_CHUNKs, not binary-data records. */
+	if (put)
+		json_object_set_new(payload, "binary", json_false());
 	for (struct agent *a = ctl->agents; a != NULL; a = a->next) {
 		struct pend *p;
 		int r;
@@ -560,6 +592,10 @@ static void ctl_relay(struct cclient *c, const char *target, json_t *payload, in
 		}
 		p->next = a->pend;
 		a->pend = p;
+		if (put) {
+			c->up = p;
+			c->up_agent = a;
+		}
 		json_array_append_new(names, json_string(a->client_id));
 		sent++;
 		c->npending++;
@@ -591,6 +627,62 @@ static void ctl_request(struct cclient *c, const char *line, size_t len)
 	json_decref(req);
 }
 
+/* The data lines of an upload waiting in c->buf, forwarded to the agent as
+ * FILE_CHUNKs until its session backs up. */
+static void cc_upload_lines(struct cclient *c)
+{
+	char *nl;
+
+	while (c->up != NULL && !c->closing && !c->up_paused &&
+	       (nl = memchr(c->buf, '\n', c->len)) != NULL) {
+		struct agent *a = c->up_agent;
+		json_t *line = json_loadb(c->buf, (size_t)(nl - c->buf), 0, NULL);
+		const json_t *off = json_object_get(line, "offset");
+		int r;
+
+		if (!json_is_integer(off) || json_integer_value(off) < 0 ||
+		    !json_is_string(json_object_get(line, "data")) ||
+		    !json_is_boolean(json_object_get(line, "last")) ||
+		    json_object_size(line) != 3) {
+			json_decref(line);
+			cc_error(c, "a data line is not {\"offset\":N,\"last\":bool,\"data\":\"base64\"} "
+				    "(docs/CONTROL.md)");
+			return; /* cc_close cancels the upload at the agent */
+		}
+		r = pd_session_send(a->s, PPCP_MSG_FILE_CHUNK, c->up->id, line);
+		json_decref(line);
+		if (r != 0) {
+			cc_error(c, ppcp_strerror(r));
+			return;
+		}
+		pd_session_flush(a->s);
+		c->len -= (size_t)(nl + 1 - c->buf);
+		memmove(c->buf, nl + 1, c->len);
+		if (pd_session_out_pending(a->s) >= PD_CTL_RELAY_HIGH) {
+			c->up_paused = 1;
+			uv_read_stop((uv_stream_t *)&c->pipe);
+		}
+	}
+}
+
+void pd_ctl_kick(struct pd_session *s)
+{
+	struct agent *a = *pd_session_ctl(s);
+	struct pd_ctl *ctl;
+
+	if (a == NULL || (ctl = pd_session_daemon(s)->ctl) == NULL ||
+	    pd_session_out_pending(s) >= PD_CTL_RELAY_HIGH / 2)
+		return;
+	for (struct cclient *c = ctl->clients; c != NULL; c = c->next) {
+		if (c->up_agent != a || !c->up_paused || c->closing)
+			continue;
+		c->up_paused = 0;
+		cc_upload_lines(c);
+		if (!c->up_paused && !c->closing)
+			uv_read_start((uv_stream_t *)&c->pipe, cc_alloc, cc_on_read);
+	}
+}
+
 static void cc_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	static char rbuf[65536];
@@ -611,10 +703,10 @@ static void cc_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		cc_close(c); /* gone: cc_forget cancels what it started */
 		return;
 	}
-	if (nread == 0 || c->got_request)
+	if (nread == 0 || (c->got_request && c->up == NULL))
 		return; /* more after the request is ignored; EOF is what counts */
 	if (c->len + (size_t)nread > CTL_LINE_MAX) {
-		cc_error(c, "request too long");
+		cc_error(c, c->got_request ? "a data line is too long" : "request too long");
 		return;
 	}
 	c->buf = realloc(c->buf, c->len + (size_t)nread + 1);
@@ -624,9 +716,17 @@ static void cc_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	memcpy(c->buf + c->len, buf->base, (size_t)nread);
 	c->len += (size_t)nread;
-	nl = memchr(c->buf, '\n', c->len);
-	if (nl != NULL)
+	if (!c->got_request) {
+		nl = memchr(c->buf, '\n', c->len);
+		if (nl == NULL)
+			return;
 		ctl_request(c, c->buf, (size_t)(nl - c->buf));
+		if (c->closing)
+			return;
+		c->len -= (size_t)(nl + 1 - c->buf);
+		memmove(c->buf, nl + 1, c->len);
+	}
+	cc_upload_lines(c);
 }
 
 static void ctl_on_connection(uv_stream_t *server, int status)

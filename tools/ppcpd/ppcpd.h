@@ -297,6 +297,9 @@ int pd_ctl_on_binary(struct pd_session *s, const uint8_t *data, size_t len);
 /* Bytes relayed from this agent that its control clients have not read yet
  * (0 for any other session): the agent is not read above PD_CTL_RELAY_HIGH. */
 size_t pd_ctl_relay_pending(struct pd_session *s);
+/* This agent's session drained: read the control clients that upload
+ * through it again (docs/CONTROL.md). */
+void pd_ctl_kick(struct pd_session *s);
 
 /* ---- agent.c: ppcp agent ------------------------------------------------- */
 struct pd_agent;

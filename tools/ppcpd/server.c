@@ -553,6 +553,8 @@ static void sess_update_reading(struct pd_session *s)
 	 * the window is full). */
 	if (s->wq_bytes < PD_FILE_WINDOW)
 		pd_files_kick(s);
+	/* Uploads relayed from control clients to this agent, likewise. */
+	pd_ctl_kick(s);
 }
 
 void pd_session_update_reading(struct pd_session *s)

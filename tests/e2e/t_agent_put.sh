@@ -1,0 +1,180 @@
+#!/bin/bash
+# t_agent_put.sh - `ppcp put LOCAL @CLIENT_ID:PATH` on a controller
+# (docs/CONTROL.md, op "file" with "op":"put"): the controller relays the
+# FILE_REQUEST to the agent, the agent's head back, and the data lines the
+# CLI sends as FILE_CHUNKs; the guarantees of a direct put hold (hash first,
+# resume, the agent's SHA-256 check and rename only on a match, exit 255 and
+# one line on failure).
+#
+#  1. 8 MiB, byte-identical; again (nothing left: the same file is sent
+#     whole again and replaces it); -p creates missing directories
+#  2. outside the agent's root, an agent without --allow-put, no such
+#     agent, @all, a directory without support for -r: refused, one line
+#  3. the agent stopped (SIGSTOP) in the middle of a 96 MiB upload: the
+#     controller stops reading the CLI instead of queueing the file (its
+#     VmHWM grows by less than 64 MiB); SIGCONT, the upload completes
+#  4. the agent killed (SIGKILL) in the middle: exit 255 and a hint to
+#     resume, no file under the final name; restarted, the same put resumes
+#     at a nonzero offset and the result is byte-identical
+#  5. Ctrl-C: exit 130 and a hint to resume
+#
+# Network safety: the controller listens on 127.0.0.1 only and the agents
+# PING 127.0.0.1 only (--discover-addr); everything is killed on exit.
+set -euo pipefail
+: "${PPCPD:?set PPCPD}" "${PPCP:?set PPCP}"
+. "$(dirname "$0")/cli_lib.sh"
+
+cd "$TMP"
+"$PPCP" keygen "$TMP/psk" >/dev/null
+CTL=$TMP/ctl/control.sock
+mkdir -m 700 "$TMP/ctl" "$TMP/root" "$TMP/ro"
+head -c $((8 * 1024 * 1024)) /dev/urandom >"$TMP/small"
+head -c $((96 * 1024 * 1024)) /dev/urandom >"$TMP/big"
+
+timeout 300 "$PPCPD" --psk-file "$TMP/psk" --listen 127.0.0.1:0 --server-id ctl-put \
+	--state-dir "$TMP" --accept-agents --control "$CTL" --log-level info >"$TMP/d.log" 2>&1 &
+TPID=$!
+PIDS+=("$TPID")
+for _ in $(seq 1 300); do grep -q 'control socket' "$TMP/d.log" && break; sleep 0.1; done
+PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$TMP/d.log" | head -1)
+[ -n "$PORT" ] || { echo "controller did not start"; show "$TMP/d.log"; exit 1; }
+DPID=$(pgrep -P "$TPID" | head -1)
+PIDS+=("$DPID")
+
+start_agent() { # start_agent ID ROOT LOG [OPTIONS...]: sets APID
+	local id=$1 root=$2 log=$3
+	shift 3
+	"$PPCP" agent --psk-file "$TMP/psk" --port "$PORT" --discover-addr 127.0.0.1 \
+		--server-id ctl-put --client-id "$id" --file-root "$root" "$@" >"$log" 2>&1 &
+	APID=$!
+	PIDS+=("$APID")
+}
+wait_agent() { # wait_agent ID SECONDS
+	for _ in $(seq 1 $(($2 * 5))); do
+		"$PPCP" agents --json --control "$CTL" 2>/dev/null | grep -q "\"$1\"" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+p() { timeout 120 "$PPCP" put --control "$CTL" "$@"; }
+
+start_agent pu1 "$TMP/root" "$TMP/a1.log" --allow-put
+A1=$APID
+start_agent ro1 "$TMP/ro" "$TMP/ro.log"
+wait_agent pu1 10 && wait_agent ro1 10 ||
+	{ fail "the agents did not connect"; show "$TMP/d.log" "$TMP/a1.log"; finish; exit 1; }
+
+# 1.
+p small @pu1:small >out 2>err && rc=0 || rc=$?
+if [ "$rc" = 0 ] && cmp -s small root/small && [ -z "$(ls -A root | grep -v '^small$')" ]; then
+	ok "put small @pu1:small: 8 MiB byte-identical, nothing else in the root"
+else
+	fail "put @pu1 (rc $rc)"
+	show err "$TMP/d.log"
+fi
+p small @pu1:small >out 2>err && rc=0 || rc=$?
+[ "$rc" = 0 ] && cmp -s small root/small && ok "put again: replaced, byte-identical" || { fail "put again (rc $rc)"; show err; }
+p -p small @pu1:a/b/c >out 2>err && rc=0 || rc=$?
+[ "$rc" = 0 ] && cmp -s small root/a/b/c && ok "put -p creates a/b/ on the agent" || { fail "put -p (rc $rc)"; show err; }
+
+# 2.
+refused() { # refused DESCRIPTION PATTERN ARGS...
+	local what=$1 pat=$2
+	shift 2
+	p "$@" >out 2>err && rc=0 || rc=$?
+	if [ "$rc" = 255 ] && [ "$(wc -l <err)" = 1 ] && grep -Eq "$pat" err; then
+		ok "$what: exit 255, one line"
+	else
+		fail "$what (rc $rc)"
+		show err
+	fi
+}
+refused "outside the agent's root" "agent refused.*unauthorized.*ppcp agent --file-root" small @pu1:../escape
+[ ! -e "$TMP/escape" ] && ok "and nothing was written outside the root" || fail "a file outside the root"
+refused "an agent without --allow-put" "agent refused.*allow-put" small @ro1:x
+[ -z "$(ls -A ro)" ] && ok "and nothing was written there" || fail "a file in a read-only agent's root"
+refused "no such agent" "no agent 'nobody' is connected" small @nobody:x
+refused "@all" "does not name one agent" small @all:x
+refused "a directory (-r is not supported through the controller)" "one by one" -r ctl @pu1:d
+
+# 3. The agent stops reading: the controller stops reading the CLI.
+hwm() { awk '/^VmHWM/ {print $2}' "/proc/$DPID/status"; }
+HWM0=$(hwm)
+timeout 120 "$PPCP" put --control "$CTL" big @pu1:big >"$TMP/b.out" 2>"$TMP/b.err" &
+BPID=$!
+PIDS+=("$BPID")
+for _ in $(seq 1 200); do
+	[ -n "$(find root -maxdepth 1 -name '.big.ppcp-*.part' -size +4M 2>/dev/null)" ] && break
+	sleep 0.02
+done
+kill -STOP "$A1"
+sleep 3
+HWM1=$(hwm)
+kill -CONT "$A1"
+set +e
+wait "$BPID"
+rc=$?
+set -e
+echo "    controller VmHWM ${HWM0} kB before, ${HWM1} kB while the agent was stopped"
+if grep -q asan "/proc/$DPID/maps" 2>/dev/null; then
+	echo "    (sanitizer build: the memory bound is not asserted)"
+elif [ $((HWM1 - HWM0)) -lt $((64 * 1024)) ]; then
+	ok "the controller did not queue the upload: VmHWM grew by $(((HWM1 - HWM0) / 1024)) MiB while the agent was stopped"
+else
+	fail "the controller queued the upload: VmHWM grew by $(((HWM1 - HWM0) / 1024)) MiB"
+fi
+[ "$rc" = 0 ] && cmp -s big root/big && ok "after SIGCONT the 96 MiB upload completed, byte-identical" ||
+	{ fail "96 MiB put (rc $rc)"; show "$TMP/b.err"; }
+rm -f root/big
+
+# 4. The agent killed in the middle; restarted, the put resumes.
+timeout 120 "$PPCP" put --control "$CTL" --limit-rate 24M big @pu1:big >"$TMP/b.out" 2>"$TMP/b.err" &
+BPID=$!
+PIDS+=("$BPID")
+for _ in $(seq 1 300); do
+	[ -n "$(find root -maxdepth 1 -name '.big.ppcp-*.part' -size +20M 2>/dev/null)" ] && break
+	sleep 0.05
+done
+kill -KILL "$A1"
+set +e
+wait "$BPID"
+rc=$?
+set -e
+if [ "$rc" = 255 ] && grep -q "run the same command again to resume" "$TMP/b.err" && [ ! -e root/big ]; then
+	ok "agent killed during put: exit 255, a hint to resume, no file under the final name"
+else
+	fail "agent killed during put (rc $rc)"
+	show "$TMP/b.err"
+fi
+start_agent pu1 "$TMP/root" "$TMP/a2.log" --allow-put
+wait_agent pu1 10 || { fail "the agent did not come back"; show "$TMP/a2.log"; }
+p -v big @pu1:big >out 2>err && rc=0 || rc=$?
+if [ "$rc" = 0 ] && cmp -s big root/big && grep -Eq "the agent holds [1-9][0-9]* bytes of an earlier attempt" err; then
+	ok "restarted: the put resumed ($(grep -o 'holds [0-9]* bytes' err)), byte-identical"
+else
+	fail "resume (rc $rc)"
+	show err
+fi
+rm -f root/big
+
+# 5. Ctrl-C.
+timeout 120 "$PPCP" put --control "$CTL" --limit-rate 8M big @pu1:big >"$TMP/b.out" 2>"$TMP/b.err" &
+BPID=$!
+PIDS+=("$BPID")
+for _ in $(seq 1 300); do
+	[ -n "$(find root -maxdepth 1 -name '.big.ppcp-*.part' -size +4M 2>/dev/null)" ] && break
+	sleep 0.05
+done
+kill -INT "$BPID"
+set +e
+wait "$BPID"
+rc=$?
+set -e
+if [ "$rc" = 130 ] && grep -q "interrupted after .* run the same command again to resume" "$TMP/b.err" &&
+	[ ! -e root/big ]; then
+	ok "Ctrl-C: exit 130, a hint to resume, no file under the final name"
+else
+	fail "Ctrl-C (rc $rc)"
+	show "$TMP/b.err"
+fi
+finish
