@@ -194,14 +194,17 @@ zombies() {
 }
 
 # procs_matching TEXT - pids whose command line contains TEXT (as pgrep -f,
-# without needing procps).
+# without needing procps).  ^TEXT: whose command line starts with TEXT (the
+# command itself, not a client whose arguments quote it: the client of
+# `exec -- sleep N` holds "sleep N" too, from before its session exists).
 procs_matching() {
 	local d cmd
 	for d in /proc/[0-9]*; do
 		[ "${d#/proc/}" = "$BASHPID" ] && continue
 		cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
-		case "$cmd" in
-		*"$1"*) echo "${d#/proc/}" ;;
+		case "$1" in
+		^*) case "$cmd" in "${1#^}"*) echo "${d#/proc/}" ;; esac ;;
+		*) case "$cmd" in *"$1"*) echo "${d#/proc/}" ;; esac ;;
 		esac
 	done
 	return 0

@@ -80,11 +80,14 @@ wait "$client" 2>/dev/null || true
 "$TC" --psk-file "$TMP/psk" --port "$PORT" exec -- sh -c "sleep $M3 & sleep $M3" >/dev/null 2>&1 &
 client=$!
 PIDS+=("$client")
+# "^sleep": the sleep itself; the client's own command line holds "sleep
+# $M3" from its start, before its session (killed then, it would prove
+# nothing and log no "ended without BYE").
 for _ in $(seq 1 100); do
-	[ -n "$(procs_matching "sleep $M3")" ] && break
+	[ -n "$(procs_matching "^sleep $M3 ")" ] && break
 	sleep 0.05
 done
-check "the command runs" test -n "$(procs_matching "sleep $M3")"
+check "the command runs" test -n "$(procs_matching "^sleep $M3 ")"
 kill -KILL "$client"
 wait "$client" 2>/dev/null || true
 for _ in $(seq 1 60); do

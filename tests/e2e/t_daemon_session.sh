@@ -78,11 +78,13 @@ waiter=$!
 "$TC" --psk-file "$TMP/psk" --port "$PORT" exec -- sleep "$M" >"$TMP/exec.out" 2>&1 &
 execer=$!
 PIDS+=("$waiter" "$execer")
+# "^sleep": the command itself, not the client (its command line holds
+# "sleep $M" before its session exists).
 for _ in $(seq 1 100); do
-	[ -e "$TMP/ready" ] && [ -n "$(procs_matching "sleep $M")" ] && break
+	[ -e "$TMP/ready" ] && [ -n "$(procs_matching "^sleep $M ")" ] && break
 	sleep 0.05
 done
-check "a session waits and a command runs" test -e "$TMP/ready" -a -n "$(procs_matching "sleep $M")"
+check "a session waits and a command runs" test -e "$TMP/ready" -a -n "$(procs_matching "^sleep $M ")"
 t0=$(date +%s%N)
 stop_daemon TERM
 t1=$(date +%s%N)
