@@ -54,10 +54,12 @@ expect_in "not truncated" '"truncated":false' "$TMP/res"
 client=$!
 PIDS+=("$client")
 child=
+# Its command line must be "sleep 5" itself: between fork and exec the child
+# is a copy of ppcpd, with ppcpd's descriptors and ppcpd's command line
+# (whose --allow-exec names sleep too).
 for _ in $(seq 1 100); do
 	child=$(children "$DPID" | head -n1)
-	[ -n "$child" ] && [ "$(readlink "/proc/$child/exe" 2>/dev/null)" != "" ] &&
-		grep -q sleep "/proc/$child/cmdline" 2>/dev/null && break
+	[ -n "$child" ] && [ "$(tr '\0' ' ' 2>/dev/null <"/proc/$child/cmdline")" = "sleep 5 " ] && break
 	child=
 	sleep 0.05
 done
