@@ -172,6 +172,24 @@ wait_log() {
 	return 1
 }
 
+# eventually SECONDS CMD... - CMD, tried again every 0.05 s until it
+# succeeds or SECONDS have passed.  For what must follow an event soon (a
+# killed process gone, a child reaped, a descriptor closed): one look after
+# a fixed sleep can come too early on a loaded machine or under ASan.
+eventually() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+# Conditions for eventually.
+no_proc() { [ -z "$(procs_matching "$1")" ]; }  # no_proc TEXT
+no_children() { [ -z "$(children "$1")" ]; }    # no_children PID
+no_zombies() { [ "$(zombies "$1")" -eq 0 ]; }   # no_zombies PID
+fds_are() { [ "$(fd_count "$1")" -eq "$2" ]; }  # fds_are PID N
+
 # fd_count PID - number of open descriptors of a process.
 fd_count() { ls "/proc/$1/fd" | wc -l; }
 

@@ -25,9 +25,9 @@ expect_in "100 sessions were open at once" "\(100 open, 1 handshaking\)" "$LOG"
 run timeout 300 "$TC" --psk-file "$TMP/psk" --port "$PORT" --wait 60000 repeat 1000 --reconnect 50 -- true
 expect_rc "1000 exec calls in 20 sessions" 0
 expect_in "all of them exited 0" "^repeat: 1000 of 1000 ok$" "$TMP/out"
-sleep 0.5
-check "no zombie child" test "$(zombies "$DPID")" -eq 0
-check "no child at all" test -z "$(children "$DPID")"
+check "no zombie child" eventually 10 no_zombies "$DPID"
+check "no child at all" eventually 10 no_children "$DPID"
+eventually 10 fds_are "$DPID" "$base_fds" || true
 fds=$(fd_count "$DPID")
 check "descriptors back to $base_fds (now $fds)" test "$fds" -eq "$base_fds"
 
@@ -38,7 +38,7 @@ newpsk "$TMP/other"
 run timeout 300 "$TC" --psk-file "$TMP/other" --port "$PORT" handshake 500
 expect_in "500 handshakes with another PSK fail" "^handshakes: 0 ok, 500 failed$" "$TMP/out"
 check "each failure is counted" wait_log "\(500 failed handshakes from 127\.0\.0\.1\)" 5
-sleep 0.3
+eventually 10 fds_are "$DPID" "$base_fds" || true
 fds=$(fd_count "$DPID")
 check "descriptors back to $base_fds (now $fds)" test "$fds" -eq "$base_fds"
 

@@ -39,8 +39,7 @@ expect_in "no half-open slot is left behind" "connection from .* \(1 open, 1 han
 # -- a peer that stops answering: heartbeat timeout --------------------------------
 run tc stall 4 -- sleep 20
 expect_in "the stalled client's session is failed" "failed: peer stopped answering \(heartbeat timeout\)" "$LOG"
-sleep 0.3
-check "its command was killed" test -z "$(children "$DPID")"
+check "its command was killed" eventually 5 no_children "$DPID"
 
 # -- TCP PING before the hello ------------------------------------------------------
 run tc tcp-ping
@@ -62,8 +61,7 @@ check "the reader stalls" wait_log "exec 'yes'" 5
 check "the session is closed at the write deadline" wait_log "read nothing for 2000 ms \(write-timeout\): closing" 15
 rss=$(awk '/^VmHWM/ {print $2}' "/proc/$DPID/status")
 check "memory stayed bounded (peak RSS ${rss} kB)" test "$rss" -lt 300000
-sleep 0.5
-check "its command was killed" test -z "$(children "$DPID")"
+check "its command was killed" eventually 5 no_children "$DPID"
 kill "$staller" 2>/dev/null || true
 wait "$staller" 2>/dev/null || true
 
@@ -94,8 +92,7 @@ wait "$waiter" 2>/dev/null || true
 expect_in "the waiting client got a BYE" "^BYE$" "$TMP/bye.out"
 wait "$execer" 2>/dev/null || true
 expect_in "the running command's client got a BYE too" "session closed by BYE" "$TMP/exec.out"
-sleep 0.3
-check "the running command was killed" test -z "$(procs_matching "sleep $M")"
+check "the running command was killed" eventually 5 no_proc "sleep $M"
 expect_in "the log says so" "shutting down: [0-9]+ sessions open" "$LOG"
 expect_in "and ends" "info stopped$" "$LOG"
 expect_not_in "no secret in the log" "$(cat "$TMP/psk")" "$LOG"

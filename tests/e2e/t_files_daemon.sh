@@ -310,7 +310,7 @@ sleep 1
 kill -KILL "$CPID" 2>/dev/null || true
 wait "$CPID" 2>/dev/null || true
 check "a get whose reader died is logged as interrupted" wait_log "get 'big' \(transfer [0-9a-f]+\) interrupted" 5
-sleep 0.5
+eventually 10 fds_are "$DPID" "$FD0" || true
 FD1=$(fd_count "$DPID")
 check "no descriptor left after the downloads ($FD0 before, $FD1 after)" test "$FD0" -eq "$FD1"
 stop_daemon
@@ -498,7 +498,7 @@ else
 fi
 rm -f "$TMP/mix"
 expect_in "uploads are logged with path and size" "put 'big.binary' \(transfer [0-9a-f]+\): 67108864 bytes written" "$LOG"
-sleep 0.5
+eventually 10 fds_are "$DPID" "$FD0" || true
 FD1=$(fd_count "$DPID")
 check "no descriptor left after the uploads ($FD0 before, $FD1 after)" test "$FD0" -eq "$FD1"
 stop_daemon
