@@ -77,7 +77,9 @@ newpsk "$TMP/psk"
 
 # start_daemon NAME [OPTIONS...] - start ppcpd on 127.0.0.1, port 0, with
 # the test's PSK and a state directory of its own; sets DPID (ppcpd's pid),
-# TPID (the pid of the `timeout` around it), PORT and LOG.
+# TPID (the pid of the `timeout` around it), PORT and LOG.  Returns once
+# the last start-up line (the policy) is logged: "listening on" comes
+# before the control socket, the "started: server_id" line and the policy.
 start_daemon() {
 	local name=$1
 	shift
@@ -89,9 +91,9 @@ start_daemon() {
 	PIDS+=("$TPID")
 	PORT=
 	DPID=
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 600); do
 		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$LOG" | head -n1)
-		if [ -n "$PORT" ]; then
+		if [ -n "$PORT" ] && grep -Eq "policy: (file transfer off|file-root )" "$LOG"; then
 			DPID=$(children "$TPID" | head -n1)
 			PIDS+=("$DPID")
 			return 0

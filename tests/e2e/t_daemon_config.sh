@@ -108,7 +108,8 @@ LOG=$TMP/good.log
 timeout 60 "$PPCPD" --config "$TMP/good.conf" --allow-exec sh --server-id from-flag >"$LOG" 2>&1 &
 TPID=$!
 PIDS+=("$TPID")
-wait_log "listening on 127.0.0.1:[0-9]+" 10 || true
+# The policy lines come last (after "listening on" and "started").
+wait_log "policy: (file transfer off|file-root )" 10 || true
 PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$LOG" | head -n1)
 DPID=$(children "$TPID" | head -n1)
 check "started from the file" test -n "$PORT"
