@@ -77,6 +77,7 @@ struct agent {
 	 * still in flight are dropped (PROTOCOL.md §9.5). */
 	uint32_t dead[8];
 	unsigned ndead;
+	int needs_flush; /* ctl_flush_marked writes its session out */
 };
 
 struct cclient {
@@ -322,6 +323,23 @@ static void cc_answered(struct cclient *c)
 		cc_done(c);
 }
 
+/* Write out the sessions of the agents marked needs_flush.  Writing may end
+ * a session, and pd_ctl_agent_down then frees that agent (only that one):
+ * so the list is walked with the next one taken first, and no caller loops
+ * over agents or their requests around a flush. */
+static void ctl_flush_marked(struct pd_ctl *ctl)
+{
+	struct agent *a, *next;
+
+	for (a = ctl->agents; a != NULL; a = next) {
+		next = a->next;
+		if (a->needs_flush) {
+			a->needs_flush = 0;
+			pd_session_flush(a->s);
+		}
+	}
+}
+
 /* The client went away: forget its requests, cancel its commands. */
 static void cc_forget(struct cclient *c)
 {
@@ -343,7 +361,7 @@ static void cc_forget(struct cclient *c)
 				snprintf(cid, sizeof(cid), "ctl-%llu", (unsigned long long)++a->seq);
 				(void)pd_session_send(a->s, PPCP_MSG_COMMAND, cid, cp);
 				json_decref(cp);
-				pd_session_flush(a->s);
+				a->needs_flush = 1;
 			} else {
 				/* PROTOCOL.md §9.6: the requester cancels; what
 				 * is already on its way is dropped. */
@@ -352,7 +370,7 @@ static void cc_forget(struct cclient *c)
 
 				(void)pd_session_send(a->s, PPCP_MSG_ERROR, p->id, ep);
 				json_decref(ep);
-				pd_session_flush(a->s);
+				a->needs_flush = 1;
 				if (p->stream != 0)
 					a->dead[a->ndead++ % 8] = p->stream;
 			}
@@ -362,6 +380,7 @@ static void cc_forget(struct cclient *c)
 		}
 	}
 	c->npending = 0;
+	ctl_flush_marked(c->ctl);
 }
 
 void pd_ctl_agent_up(struct pd_session *s)
@@ -599,11 +618,12 @@ static void ctl_relay(struct cclient *c, const char *target, json_t *payload, in
 		json_array_append_new(names, json_string(a->client_id));
 		sent++;
 		c->npending++;
-		pd_session_flush(a->s);
+		a->needs_flush = 1;
 	}
 	cc_send(c, json_pack("{s:o}", "agents", names));
 	if (sent == 0)
 		cc_done(c);
+	ctl_flush_marked(ctl);
 }
 
 static void ctl_request(struct cclient *c, const char *line, size_t len)
@@ -655,9 +675,13 @@ static void cc_upload_lines(struct cclient *c)
 			cc_error(c, ppcp_strerror(r));
 			return;
 		}
-		pd_session_flush(a->s);
 		c->len -= (size_t)(nl + 1 - c->buf);
 		memmove(c->buf, nl + 1, c->len);
+		pd_session_flush(a->s);
+		/* Writing may have ended the agent's session (and freed a):
+		 * pd_ctl_agent_down then unlinked the upload. */
+		if (c->up == NULL || c->closing)
+			return;
 		if (pd_session_out_pending(a->s) >= PD_CTL_RELAY_HIGH) {
 			c->up_paused = 1;
 			uv_read_stop((uv_stream_t *)&c->pipe);
