@@ -174,6 +174,18 @@ wait_log() {
 	return 1
 }
 
+# wait_log_more PATTERN N [SECONDS] - wait until more than N lines of the
+# daemon's log match: N is the count before the event, for a pattern that
+# lines of earlier events match too.
+wait_log_more() {
+	local n=$((${3:-10} * 20))
+	for _ in $(seq 1 "$n"); do
+		[ "$(grep -Ec -- "$1" "$LOG" || true)" -gt "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # eventually SECONDS CMD... - CMD, tried again every 0.05 s until it
 # succeeds or SECONDS have passed.  For what must follow an event soon (a
 # killed process gone, a child reaped, a descriptor closed): one look after

@@ -307,10 +307,15 @@ else
 	show "$TMP/out" "$TMP/err"
 fi
 
-# A reader that goes away mid-transfer; then no descriptor is left.
+# A reader that goes away mid-transfer; then no descriptor is left.  It is
+# killed once its transfer has begun (the daemon logged its head; earlier
+# gets of big logged theirs), not after a fixed time.
+head_re="get 'big' \(transfer [0-9a-f]+\): [0-9]+ of [0-9]+ bytes from offset"
+heads=$(grep -Ec -- "$head_re" "$LOG" || true)
 "$TC" --psk-file "$TMP/psk" --port "$PORT" get --binary --rate 4000000 big "$TMP/dl" >/dev/null 2>&1 &
 CPID=$!
-sleep 1
+wait_log_more "$head_re" "$heads" 30 || true
+sleep 0.3
 kill -KILL "$CPID" 2>/dev/null || true
 wait "$CPID" 2>/dev/null || true
 check "a get whose reader died is logged as interrupted" wait_log "get 'big' \(transfer [0-9a-f]+\) interrupted" 5
