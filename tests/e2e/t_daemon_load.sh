@@ -76,7 +76,11 @@ for a in 127.0.0.3 127.0.0.4 127.0.0.5; do
 	holders+=("$!")
 	PIDS+=("$!")
 done
-sleep 1.5
+# Each holder reports 1 s after its own start: wait for the three reports
+# (a fixed 1.5 s left a holder that started late on a loaded machine
+# unreported, counted as 0 closed).
+held() { [ "$(cat "$TMP"/hold-127.0.0.[345].out 2>/dev/null | grep -c "^hold:")" -eq 3 ]; }
+eventually 20 held || true
 closed=0
 for a in 127.0.0.3 127.0.0.4 127.0.0.5; do
 	n=$(sed -n 's/^hold: 30 connected, \([0-9]*\) closed.*/\1/p' "$TMP/hold-$a.out")
