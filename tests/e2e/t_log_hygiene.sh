@@ -149,8 +149,14 @@ chown 65534:65534 "$NB/psk" "$NB/state" "$NB/cwd"
 timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups sleep 15 &
 STPID=$!
 PIDS+=("$STPID")
-sleep 0.2
-SPID=$(children "$STPID" | head -n1)
+# Until setpriv has exec'd sleep: before, the child is timeout's fork or
+# setpriv itself, whose /proc files belong to root.
+SPID=
+for _ in $(seq 1 200); do
+	SPID=$(children "$STPID" | head -n1)
+	[ -n "$SPID" ] && [ "$(tr '\0' ' ' 2>/dev/null <"/proc/$SPID/cmdline")" = "sleep 15 " ] && break
+	sleep 0.05
+done
 check "control: a dumpable process of nobody (sleep, pid $SPID) has its /proc files owned by nobody" \
 	test -n "$SPID" -a "$(stat -c %u "/proc/$SPID/environ" 2>/dev/null)" = 65534
 kill "$STPID" 2>/dev/null || true
@@ -187,13 +193,15 @@ env = dict(os.environ)
 env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":handle_segv=0").lstrip(":")
 env["UBSAN_OPTIONS"] = (env.get("UBSAN_OPTIONS", "") + ":handle_segv=0").lstrip(":")
 
-def crash(cmd, cwd, wait_for=None):
+def crash(cmd, cwd, wait_for=None, ready=None):
     p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     t = time.time()
     if wait_for:
         out = b""
         while wait_for not in out and time.time() - t < 10:
             out += p.stdout.read1(4096)
+    elif ready:
+        ready()
     else:
         time.sleep(0.3)
     os.kill(p.pid, signal.SIGSEGV)
@@ -222,8 +230,14 @@ if ppcp:
     ls.listen(4)
     os.makedirs(d + "/ppcp", exist_ok=True)
     port = str(ls.getsockname()[1])
+    ls.settimeout(10)
+    # SIGSEGV once it has connected: main() has set the core limit by then
+    # (a SIGSEGV still in its start-up would dump a core).  The connection
+    # is kept open: it must still be waiting.
+    held = []
     cd2, cf2 = crash([ppcp, "--psk-file", psk, "--discover-addr", "127.0.0.1", "--port", port,
-                      "exec", "127.0.0.1", "--", "true"], d + "/ppcp")
+                      "exec", "127.0.0.1", "--", "true"], d + "/ppcp",
+                     ready=lambda: held.append(ls.accept()))
     print("ppcp: core_dumped %d files %s" % (cd2, cf2))
 EOF
 sed 's/^/    /' "$TMP/cores.out"
