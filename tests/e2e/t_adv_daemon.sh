@@ -84,6 +84,9 @@ spawns_opens() { grep -Ec 'execve|open|creat|clone|fork' "$TMP/strace.out" || tr
 # first handshake), then the baseline.
 run hostile --psk-file "$TMP/psk" cycles --ok 2 --conc 1
 expect_rc "a first handshake" 0
+# hostile closes right after its BYE: the baseline once ppcpd has ended
+# both sessions (slow under strace -f), each closed just after its line.
+wait_log_more "ended by the peer \(BYE\)" 1 20 || true
 sleep 0.3
 base_fds=$(fd_count "$DPID")
 [ -n "$STRACE" ] && base_trace=$(spawns_opens)
