@@ -101,8 +101,15 @@ expect_rc "a first get" 0
 run timeout 60 "$HOSTILE" --port "$PORT" --psk-file "$TMP/psk" --max-time 30 cycles --ok 50 --wrong 50 --badauth 50
 expect_rc "a first 150 handshakes" 0
 rm -f "$TMP/w/warm"
-sleep 0.5
-base_fds=$(fd_count "$DPID")
+# hostile does not wait for ppcpd to close the sessions it ended: the
+# baseline is a count that stays the same for 0.5 s.
+base_fds=-1
+for _ in $(seq 1 40); do
+	sleep 0.5
+	n=$(fd_count "$DPID")
+	[ "$n" -eq "$base_fds" ] && break
+	base_fds=$n
+done
 base_rss=$(rss_kib)
 base_vmpeak=$(status_kib VmPeak)
 echo "ppcpd $DPID at rest: $base_fds descriptors, VmRSS $(mib "$base_rss") MiB, VmPeak $(mib "$base_vmpeak") MiB"
@@ -134,7 +141,13 @@ timeout 60 "$HOSTILE" --port "$PORT" --src-base 2 --src-count 10 --max-time 30 \
 	udp --count 20000 --duration 5 >"$TMP/udp.out" 2>"$TMP/udp.err" &
 UDP=$!
 PIDS+=("$UDP")
-sleep 0.5 # let the attack fill its slots
+# Let the attack fill its slots: until ppcpd holds 100 descriptors more
+# than at rest (a fixed 0.5 s could end before a slow start of the
+# attackers, and the legitimate work would not run under attack).
+for _ in $(seq 1 100); do
+	[ "$(fd_count "$DPID")" -gt $((base_fds + 100)) ] && break
+	sleep 0.1
+done
 # The attack is on: count what the daemon holds now, before the legitimate
 # work (measured afterwards, a slow sanitizer build saw the attack ending).
 fds_during=$(fd_count "$DPID")
