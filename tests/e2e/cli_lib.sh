@@ -159,7 +159,20 @@ stop_ppcpd() { # stop_ppcpd NAME [SIGNAL]
 	fi
 }
 
-random_port() { echo $((20000 + RANDOM % 40000)); }
+# random_port - a port for a daemon, below the kernel's ephemeral range when
+# there is room: tests restart daemons on the same port, and a port of that
+# range can be taken in between by any connection on the machine (and stays
+# taken for a minute in TIME_WAIT, which blocks the bind even with
+# SO_REUSEADDR).
+random_port() {
+	local lo=32768
+	{ read -r lo _ </proc/sys/net/ipv4/ip_local_port_range; } 2>/dev/null || lo=32768
+	if [ "$lo" -gt 21024 ]; then
+		echo $((20000 + RANDOM % (lo - 20000)))
+	else
+		echo $((20000 + RANDOM % 40000))
+	fi
+}
 
 finish() {
 	echo "$passes passed, $fails failed"
