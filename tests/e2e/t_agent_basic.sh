@@ -14,11 +14,14 @@ set -euo pipefail
 TMP=$(mktemp -d /tmp/ppcp-agent.XXXXXX)
 PIDS=()
 passes=0 fails=0
+DPID=
 cleanup() {
 	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	# DPID: the controller now running (the ones killed before were waited
+	# for, and their pids may belong to other programs by now).
+	for p in "${PIDS[@]}" $DPID; do kill -TERM "$p" 2>/dev/null || true; done
 	sleep 0.3
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}" $DPID; do kill -KILL "$p" 2>/dev/null || true; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -31,25 +34,35 @@ cd "$TMP"
 CTL=$TMP/ctl/control.sock
 mkdir -m 700 "$TMP/ctl"
 
-start_controller() { # start_controller PORT LOG
+start_controller() { # start_controller PORT LOG: 1 if it did not start
 	# Not under timeout: the test kills this very process (SIGKILL); the
 	# trap kills it at the end.
 	"$PPCPD" --psk-file "$TMP/psk" --listen "127.0.0.1:$1" --server-id ctl-e2e \
 		--state-dir "$TMP" --accept-agents --control "$CTL" --log-level debug >"$2" 2>&1 &
 	DPID=$!
-	PIDS+=("$DPID")
 	for _ in $(seq 1 300); do
 		grep -q 'control socket' "$2" && return 0
 		kill -0 "$DPID" 2>/dev/null || break
 		sleep 0.1
 	done
-	echo "controller did not start"; show "$2"; exit 1
+	kill -KILL "$DPID" 2>/dev/null || true
+	wait "$DPID" 2>/dev/null || true
+	DPID=
+	return 1
 }
 
-# The first start takes a free port; the restart reuses it.
-start_controller 0 "$TMP/d1.log"
-PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$TMP/d1.log" | head -1)
-[ -n "$PORT" ] || { echo "no port"; show "$TMP/d1.log"; exit 1; }
+# The restarts reuse the first port: one below the kernel's ephemeral range
+# (a port 0 gives is in that range, and between a kill and the restart any
+# connection on the machine could take it).
+lo=32768
+{ read -r lo _ </proc/sys/net/ipv4/ip_local_port_range; } 2>/dev/null || lo=32768
+[ "$lo" -gt 21024 ] || lo=60000
+for _ in 1 2 3 4 5; do
+	PORT=$((20000 + RANDOM % (lo - 20000)))
+	start_controller "$PORT" "$TMP/d1.log" && break
+	PORT=
+done
+[ -n "$PORT" ] || { echo "controller did not start"; show "$TMP/d1.log"; exit 1; }
 
 start_agent() { # start_agent ID POLICY...
 	local id=$1
@@ -126,8 +139,8 @@ fi
 
 # 5. kill the controller (SIGKILL) and restart it: back within 10 s
 kill -KILL "$DPID"
-sleep 0.5
-start_controller "$PORT" "$TMP/d2.log"
+wait "$DPID" 2>/dev/null || true # gone, and its sockets with it
+start_controller "$PORT" "$TMP/d2.log" || { echo "controller did not restart"; show "$TMP/d2.log"; exit 1; }
 if ms=$(wait_agents 3 10); then ok "after SIGKILL and restart: three agents back in ${ms} ms"; else
 	fail "agents not back within 10 s"; show d2.log a1.log; fi
 "$PPCP" exec --control "$CTL" @all -- hostname >out 2>err && rc=0 || rc=$?
@@ -135,8 +148,8 @@ if ms=$(wait_agents 3 10); then ok "after SIGKILL and restart: three agents back
 
 # 6. SIGTERM (BYE to every agent) and restart
 kill -TERM "$DPID"
-for _ in $(seq 1 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
-start_controller "$PORT" "$TMP/d3.log"
+for _ in $(seq 1 200); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+start_controller "$PORT" "$TMP/d3.log" || { echo "controller did not restart"; show "$TMP/d3.log"; exit 1; }
 if ms=$(wait_agents 3 10); then ok "after SIGTERM and restart: three agents back in ${ms} ms"; else
 	fail "agents not back within 10 s after SIGTERM"; show d3.log a1.log; fi
 
