@@ -169,8 +169,9 @@ expect_rc "exec --all over the namespaces" 0
 expect_in "summary" "^3 ok, 0 failed$" err
 
 # ns-one's address changes.
-kill -TERM "$PID_ns_one"
-wait "$PID_ns_one" 2>/dev/null || true
+# ppcpd is timeout's child, not ours (`wait` returned at once): until it is
+# gone, it holds 0.0.0.0:9000 and the restart below could not bind.
+stop_ppcpd ns-one TERM
 ip -n "$S1" addr del 10.77.0.11/24 dev eth0
 ip -n "$S1" addr add 10.77.0.21/24 brd + dev eth0
 ns_ppcpd "$S1" ns-one 0.0.0.0:9000
