@@ -58,6 +58,19 @@ wait_size() {
 	return 1
 }
 
+# wait_upload NAME BYTES SECONDS - until ppcpd's temporary file of an upload
+# to NAME (.NAME.ppcp-<hash>.part in the root) holds at least BYTES.
+wait_upload() {
+	local n=$(($3 * 20)) f
+	for _ in $(seq 1 "$n"); do
+		for f in "$ROOT/.$1".ppcp-*.part; do
+			[ -e "$f" ] && [ "$(size_of "$f")" -ge "$2" ] && return 0
+		done
+		sleep 0.05
+	done
+	return 1
+}
+
 # bg_client DIR ARGS... - ppcp in the background, in DIR; its pid in BGPID,
 # its stderr in $TMP/bg.err.
 bg_client() {
@@ -291,7 +304,9 @@ rm -f "$ROOT/moving"
 
 rm -f "$ROOT/big-up"
 bg_client "$TMP/w" put --limit-rate 16M big "$T:big-up"
-sleep 2.5
+# Once the server holds part of it (a fixed 2.5 s could end before a slow
+# start sent anything, and there would be nothing to resume).
+wait_upload big-up $((8 * MiB)) 30 || true
 kill -INT "$BGPID" 2>/dev/null || true
 wait_bg 10
 if [ "$BGRC" -eq 130 ] && [ ! -e "$ROOT/big-up" ]; then
@@ -313,7 +328,9 @@ rm -f "$ROOT/big-up"
 
 head -c $((8 * MiB)) /dev/urandom >"$TMP/w/moving"
 bg_client "$TMP/w" put --limit-rate 4M moving "$T:moving-up"
-sleep 1
+# Once the upload is under way (after a fixed 1 s a slow start could still
+# be before the client looked at the file: a plain upload of the new bytes).
+wait_upload moving-up $MiB 30 || true
 # Near the end: bytes not sent yet (what was sent already is what was hashed).
 head -c 4096 /dev/urandom | dd of="$TMP/w/moving" bs=4096 seek=$((8 * MiB / 4096 - 1)) conv=notrunc 2>/dev/null
 wait_bg 30
