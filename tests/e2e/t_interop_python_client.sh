@@ -74,6 +74,29 @@ wait_listen() {
 	return 1
 }
 
+# start_on_free_port OUT ERR CMD... - CMD under timeout in the background,
+# every "@PORT@" in its arguments replaced by a free port, until it listens:
+# sets PORT and SPID, 1 after 5 ports.  A port freeport found can be taken
+# by any connection on the machine before the server binds it: the server
+# then exits, and another port is tried.
+start_on_free_port() {
+	local out=$1 err=$2 a cmd
+	shift 2
+	for _ in 1 2 3 4 5; do
+		PORT=$(freeport)
+		cmd=()
+		for a in "$@"; do cmd+=("${a//@PORT@/$PORT}"); done
+		timeout 120 "${cmd[@]}" >"$out" 2>"$err" &
+		SPID=$!
+		PIDS+=("$SPID")
+		wait_listen "$PORT" "$SPID" && return 0
+		kill -TERM "$SPID" 2>/dev/null || true
+		wait "$SPID" 2>/dev/null || true
+		unset 'PIDS[-1]'
+	done
+	return 1
+}
+
 # wait_grep PATTERN FILE: wait (at most 5 s) until FILE holds PATTERN.
 wait_grep() {
 	local i
@@ -165,19 +188,17 @@ echo "== part 1: $PPCP_EXAMPLE_SERVER"
 timeout 5 "$PPCP_EXAMPLE_SERVER" --help >"$TMP/ex-help" 2>&1
 grep -q -- '--psk-file' "$TMP/ex-help" || { bad "example server --help does not show --psk-file"; show "$TMP/ex-help"; }
 
-PORT=$(freeport)
-timeout 120 "$PPCP_EXAMPLE_SERVER" --listen 127.0.0.1 --port "$PORT" --psk-file "$TMP/psk" \
-	--server-id "$SID" --count 100 >"$TMP/ex.out" 2>"$TMP/ex.err" &
-EXPID=$!
-PIDS+=("$EXPID")
-if wait_listen "$PORT" "$EXPID"; then
+EXPID=
+if start_on_free_port "$TMP/ex.out" "$TMP/ex.err" "$PPCP_EXAMPLE_SERVER" --listen 127.0.0.1 --port @PORT@ \
+	--psk-file "$TMP/psk" --server-id "$SID" --count 100; then
+	EXPID=$SPID
 	ok "example server listens on 127.0.0.1:$PORT"
 	run_common example "$PORT" "$TMP/ex.err"
 else
 	bad "example server did not start"
 	show "$TMP/ex.out" "$TMP/ex.err"
 fi
-kill -TERM "$EXPID" 2>/dev/null || true
+[ -z "$EXPID" ] || kill -TERM "$EXPID" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------
 # Part 2: ppcpd
@@ -189,8 +210,7 @@ if [ -n "${PPCPD:-}" ] && [ -x "$PPCPD" ]; then
 	if ! grep -q -- '--listen' "$TMP/d-help" || ! grep -q -- '--psk-file' "$TMP/d-help"; then
 		bad "ppcpd --help shows no --listen or --psk-file; cannot start it on loopback only"
 	else
-		PORT=$(freeport)
-		args=(--listen "127.0.0.1:$PORT" --psk-file "$TMP/psk")
+		args=(--listen "127.0.0.1:@PORT@" --psk-file "$TMP/psk")
 		grep -q -- '--server-id' "$TMP/d-help" && args+=(--server-id "$SID")
 		grep -q -- '--foreground' "$TMP/d-help" && args+=(--foreground)
 		# Never read the system configuration from a test.
@@ -203,13 +223,12 @@ if [ -n "${PPCPD:-}" ] && [ -x "$PPCPD" ]; then
 		if grep -q -- '--no-discovery' "$TMP/d-help"; then
 			args+=(--no-discovery)
 		elif grep -q -- '--discovery-listen' "$TMP/d-help"; then
-			args+=(--discovery-listen "127.0.0.1:$PORT")
+			args+=(--discovery-listen "127.0.0.1:@PORT@")
 		fi
 		echo "    starting: ppcpd ${args[*]}"
-		timeout 120 "$PPCPD" "${args[@]}" >"$TMP/d.out" 2>"$TMP/d.err" &
-		DPID=$!
-		PIDS+=("$DPID")
-		if wait_listen "$PORT" "$DPID"; then
+		DPID=
+		if start_on_free_port "$TMP/d.out" "$TMP/d.err" "$PPCPD" "${args[@]}"; then
+			DPID=$SPID
 			ok "ppcpd listens on 127.0.0.1:$PORT"
 			# If ppcpd has no --server-id, learn its id from a PONG is not
 			# possible without trusting it; use the handshake's AUTH_OK instead.
@@ -232,7 +251,7 @@ if [ -n "${PPCPD:-}" ] && [ -x "$PPCPD" ]; then
 			bad "ppcpd did not start"
 			show "$TMP/d.out" "$TMP/d.err"
 		fi
-		kill -TERM "$DPID" 2>/dev/null || true
+		[ -z "$DPID" ] || kill -TERM "$DPID" 2>/dev/null || true
 	fi
 else
 	echo "== part 2 not run: PPCPD is not set or not executable"
