@@ -34,6 +34,13 @@ source "$(dirname "$0")/daemon_lib.sh"
 T_START=$(date +%s%N)
 MiB=$((1024 * 1024))
 HS_TIMEOUT_MS=3000
+# How much later than the deadline a slowloris or half-open connection may
+# be closed, counted from its connect(): ppcpd's loop lags behind the whole
+# attack (2,000 connections, 20,000 PINGs logged at debug level).  Measured
+# at most 0.06 s without sanitizers; 1.03 s in an ASan build, 2-5 times
+# slower, which gets twice the slack (a deadline not enforced shows as the
+# attack's 8 s hold, or as "held").
+CLOSE_SLACK_MS=1500
 # Bounds on the daemon's memory.  Measured without sanitizers (2 cores):
 # about 7 MiB at rest, 11-13 MiB at the peak of the attack (about 440
 # handshakes held at once), 9 MiB afterwards; the bounds leave a wide margin
@@ -56,6 +63,7 @@ if grep -q __asan_init "$PPCPD" 2>/dev/null; then
 	ASAN=1
 	echo "NOTE: ppcpd is built with AddressSanitizer: RSS is measured and printed, the RSS bounds are NOT asserted"
 	T42_N=${T42_N_ASAN:-$T42_N}
+	CLOSE_SLACK_MS=3000
 fi
 
 ROOT=$TMP/root
@@ -218,9 +226,9 @@ check "1,000 mixed hostile connections: no anomaly, none held past the deadline 
 slow_max=$(sed -n 's/^slowloris .* close_ms_max \([0-9]*\).*/\1/p' "$TMP/attack.out")
 half_max=$(sed -n 's/^halfopen .* close_ms_max \([0-9]*\).*/\1/p' "$TMP/attack.out")
 check "slowloris (1 byte/s) closed at the handshake deadline: at most ${slow_max:-?} ms (deadline $HS_TIMEOUT_MS ms)" \
-	test "${slow_max:-99999}" -le $((HS_TIMEOUT_MS + 1500))
+	test "${slow_max:-99999}" -le $((HS_TIMEOUT_MS + CLOSE_SLACK_MS))
 check "half-open connections closed by the deadline: at most ${half_max:-?} ms" \
-	test "${half_max:-99999}" -le $((HS_TIMEOUT_MS + 1500))
+	test "${half_max:-99999}" -le $((HS_TIMEOUT_MS + CLOSE_SLACK_MS))
 check "1,000 half-open connections from one address: all closed by the server (exit $frc)" \
 	grep -Eq '^halfopen started 1000 connect_failed 0 server_closed 1000 .* held 0 anomalies 0 ' "$TMP/flood1.out"
 expect_in "the per-address limit was applied to the flood" \
