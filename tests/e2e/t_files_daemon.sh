@@ -172,7 +172,18 @@ SPID=
 if command -v strace >/dev/null; then
 	strace -f -qq -e trace=open,openat,openat2 -p "$DPID" -o "$TMP/strace.out" 2>/dev/null &
 	SPID=$!
-	sleep 0.5
+	# Until strace traces every thread (the worker threads open the files):
+	# a fixed 0.5 s could end before the attach on a loaded machine, and
+	# the opens would be missing from the trace.
+	for _ in $(seq 1 200); do
+		kill -0 "$SPID" 2>/dev/null || break
+		traced=1
+		for st in /proc/"$DPID"/task/*/status; do
+			grep -q "^TracerPid:[[:space:]]*$SPID\$" "$st" 2>/dev/null || traced=0
+		done
+		[ "$traced" = 1 ] && break
+		sleep 0.05
+	done
 fi
 refused "../../etc/passwd" ../../etc/passwd
 refused "an absolute path" /etc/passwd
