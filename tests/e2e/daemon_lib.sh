@@ -83,7 +83,9 @@ check() {
 		ok "$d"
 	else
 		fail "$d"
-		[ -n "$LOG" ] && show "$LOG"
+		# Not "[ -n "$LOG" ] && show": false without a LOG, it made the
+		# failed check abort the test under set -e.
+		if [ -n "$LOG" ]; then show "$LOG"; fi
 	fi
 }
 
