@@ -6,9 +6,12 @@
 # reader) while the control client's queue is above 4 MiB
 # (PD_CTL_RELAY_HIGH), and reads it again as the queue drains.  Its VmHWM
 # stays within 64 MiB of where it was before the transfer, and after
-# SIGCONT the get completes, byte-identical.  Then --limit-rate, which
-# works through the relay the same way (ppcp reads the control socket
-# slowly), paces a get @ID.
+# SIGCONT the get completes, byte-identical.  A client stopped for longer
+# than half the controller's idle timeout (6 s here) is closed instead, so
+# that the agent, which the controller does not read meanwhile, does not
+# die of it: the agent stays connected, the get ends with a hint to resume,
+# and the next run completes.  Then --limit-rate, which works through the
+# relay the same way (ppcp reads the control socket slowly), paces a get.
 #
 # Network safety: the controller listens on 127.0.0.1 only and the agent
 # PINGs 127.0.0.1 only (--discover-addr); everything is killed on exit.
@@ -24,7 +27,8 @@ SIZE=$((96 * 1024 * 1024))
 head -c "$SIZE" /dev/urandom >"$TMP/root/big"
 
 timeout 300 "$PPCPD" --psk-file "$TMP/psk" --listen 127.0.0.1:0 --server-id ctl-bp \
-	--state-dir "$TMP" --accept-agents --control "$CTL" --log-level info >"$TMP/d.log" 2>&1 &
+	--state-dir "$TMP" --accept-agents --control "$CTL" --log-level info \
+	--idle-timeout 12000 --heartbeat 3000 >"$TMP/d.log" 2>&1 &
 TPID=$!
 PIDS+=("$TPID")
 for _ in $(seq 1 300); do grep -q 'control socket' "$TMP/d.log" && break; sleep 0.1; done
@@ -46,20 +50,36 @@ done
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$DPID/status"; }
 HWM0=$(hwm)
 
-timeout 120 "$PPCP" get --control "$CTL" @bp1:big dl/big >"$TMP/g.out" 2>"$TMP/g.err" &
-GPID=$!
-PIDS+=("$GPID")
-# Stop it once some data has come, in the middle of the file.
-for _ in $(seq 1 200); do
-	[ "$(stat -c %s dl/big.part 2>/dev/null || echo 0)" -ge $((8 * 1024 * 1024)) ] && break
-	sleep 0.02
-done
-kill -STOP "$GPID"
+# bg_get ARGS... - ppcp get in the background (bounded by timeout): GPID is
+# timeout's pid, CPID ppcp's own (the one to stop: SIGSTOP to timeout would
+# leave ppcp reading).
+bg_get() {
+	timeout 120 "$PPCP" get --control "$CTL" "$@" >"$TMP/g.out" 2>"$TMP/g.err" &
+	GPID=$!
+	PIDS+=("$GPID")
+	CPID=
+	for _ in $(seq 1 100); do
+		CPID=$(pgrep -P "$GPID" | head -1 || true)
+		[ -n "$CPID" ] && break
+		sleep 0.02
+	done
+}
+# stop_when_started FILE - SIGSTOP ppcp once FILE holds 8 MiB.
+stop_when_started() {
+	for _ in $(seq 1 400); do
+		[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge $((8 * 1024 * 1024)) ] && break
+		sleep 0.02
+	done
+	kill -STOP "$CPID"
+}
+
+bg_get @bp1:big dl/big
+stop_when_started dl/big.part
 got=$(stat -c %s dl/big.part 2>/dev/null || echo 0)
 sleep 3
 HWM1=$(hwm)
 held=$(stat -c %s dl/big.part 2>/dev/null || echo 0)
-kill -CONT "$GPID"
+kill -CONT "$CPID"
 set +e
 wait "$GPID"
 rc=$?
@@ -84,7 +104,41 @@ else
 	fail "get after SIGCONT: exit $rc"
 	show "$TMP/g.err" "$TMP/d.log"
 fi
+if [ "$held" = "$got" ]; then
+	ok "nothing was written while ppcp was stopped (it really was)"
+else
+	fail "ppcp went on writing while stopped ($got -> $held bytes): the stop missed it"
+fi
 grep -q "agent 'bp1'.*disconnected" "$TMP/d.log" && fail "the agent's session was dropped" || ok "the agent stayed connected"
+
+# A client stopped for longer than half the idle timeout is closed, not the agent.
+rm -f dl/big dl/big.part dl/big.part.ppcp
+bg_get @bp1:big dl/big
+stop_when_started dl/big.part
+for _ in $(seq 1 300); do
+	grep -q "agent 'bp1': not read for .* closing those clients" "$TMP/d.log" && break
+	sleep 0.1
+done
+kill -CONT "$CPID"
+set +e
+wait "$GPID"
+rc=$?
+set -e
+if grep -q "agent 'bp1': not read for .* closing those clients" "$TMP/d.log" &&
+	[ "$rc" = 255 ] && grep -q "run the same command again" "$TMP/g.err" && [ ! -e dl/big ]; then
+	ok "a client stopped past half the idle timeout is closed: exit 255, a hint to resume, no file"
+else
+	fail "stalled client: exit $rc"
+	show "$TMP/g.err" "$TMP/d.log"
+fi
+if grep -q "agent 'bp1'.*disconnected" "$TMP/d.log"; then
+	fail "the agent's session was dropped instead"
+else
+	ok "the agent stayed connected"
+fi
+timeout 120 "$PPCP" get --control "$CTL" @bp1:big dl/big >"$TMP/g.out" 2>"$TMP/g.err" && rc=0 || rc=$?
+[ "$rc" = 0 ] && cmp -s root/big dl/big && ok "the same get again completes, byte-identical" ||
+	{ fail "get again: exit $rc"; show "$TMP/g.err"; }
 
 # --limit-rate through the relay: 1 MiB at 512K (the base64 lines are a
 # third larger than the data, so at least about 2.7 s; asserted >= 1 s).

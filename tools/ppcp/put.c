@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -624,40 +625,45 @@ static int ul_run_ctl(struct putrun *r, struct ul *u, const char *target)
 			ctlput_end(&cp, "poll: %s", strerror(errno));
 			break;
 		}
+		/* Its answers first: an ERROR or "lost" explains a closed socket. */
+		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(cp.fd, cp.in + cp.inlen, PUT_CTL_MAX_LINE - cp.inlen);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n <= 0) {
+				ctlput_end(&cp, "the controller closed the control socket before the "
+						"upload was confirmed%s%s",
+					   n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+				break;
+			}
+			cp.inlen += (size_t)n;
+			while (u->state == UL_WAIT && cp.why[0] == '\0' &&
+			       (nl = memchr(cp.in, '\n', cp.inlen)) != NULL) {
+				size_t len = (size_t)(nl - cp.in);
+
+				ctlput_line(r, u, &cp, cp.in, len);
+				memmove(cp.in, nl + 1, cp.inlen - len - 1);
+				cp.inlen -= len + 1;
+			}
+			if (cp.inlen == PUT_CTL_MAX_LINE)
+				ctlput_end(&cp, "the controller sent a line of more than %d bytes",
+					   PUT_CTL_MAX_LINE);
+			continue;
+		}
 		if (pfd.revents & POLLOUT) {
-			n = write(cp.fd, cp.out + cp.outoff, cp.outlen - cp.outoff);
+			/* MSG_NOSIGNAL: a controller that went away is an error
+			 * to report, not a SIGPIPE. */
+			n = send(cp.fd, cp.out + cp.outoff, cp.outlen - cp.outoff, MSG_NOSIGNAL);
 			if (n > 0) {
 				cp.outoff += (size_t)n;
 				if (cp.outoff == cp.outlen)
 					cp.outlen = 0;
 			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				/* The controller closed: its last lines say why. */
-				pfd.revents |= POLLIN;
+				/* The controller closed: its last lines (read next) say
+				 * why, or EOF does. */
+				cp.outlen = 0;
 			}
 		}
-		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		n = read(cp.fd, cp.in + cp.inlen, PUT_CTL_MAX_LINE - cp.inlen);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0) {
-			ctlput_end(&cp, "the controller closed the control socket before the upload "
-					"was confirmed%s%s",
-				   n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
-			break;
-		}
-		cp.inlen += (size_t)n;
-		while (u->state == UL_WAIT && cp.why[0] == '\0' &&
-		       (nl = memchr(cp.in, '\n', cp.inlen)) != NULL) {
-			size_t len = (size_t)(nl - cp.in);
-
-			ctlput_line(r, u, &cp, cp.in, len);
-			memmove(cp.in, nl + 1, cp.inlen - len - 1);
-			cp.inlen -= len + 1;
-		}
-		if (cp.inlen == PUT_CTL_MAX_LINE)
-			ctlput_end(&cp, "the controller sent a line of more than %d bytes",
-				   PUT_CTL_MAX_LINE);
 	}
 done:
 	r->cur = NULL;
@@ -871,7 +877,7 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 	}
 
 	if (target[0] == '@' && (S_ISDIR(st.st_mode) || target[1] == '\0' ||
-				 strcmp(target, "@all") == 0 || strlen(target) > PPCP_ID_MAX)) {
+				 strcmp(target, "@all") == 0 || strlen(target + 1) > PPCP_ID_MAX)) {
 		cli_err(cli, S_ISDIR(st.st_mode)
 				     ? "put: -r through the controller (@CLIENT_ID) is not supported: "
 				       "put the files one by one"

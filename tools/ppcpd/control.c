@@ -23,8 +23,10 @@
  * on the same connection, one line each: {"offset":N,"last":bool,"data":
  * "<base64>"}; each is sent to the agent as a FILE_CHUNK of the request
  * (the relayed request asks for base64 chunks, "binary": false).  While the
- * agent's session has more than PD_CTL_RELAY_HIGH bytes waiting to go out,
- * the client is not read (pd_ctl_kick reads it again).
+ * agent's session has PD_CTL_UPLOAD_HIGH bytes or more waiting to go out,
+ * the client is not read; pd_ctl_kick reads it again below
+ * PD_CTL_UPLOAD_LOW (under PD_OUT_LOW, where a session paused for another
+ * reason reads its peer again, so an upload never keeps it paused).
  *
  * Messages of agents that carry the id of a relayed request are relayed
  * as {"agent":ID,"type":"RESPONSE"|"ERROR"|"FILE_CHUNK","p":...}; file
@@ -51,6 +53,8 @@
 enum {
 	CTL_LINE_MAX = 1024 * 1024, /* one request */
 	CTL_PATH_MAX = 108,         /* sun_path */
+	PD_CTL_UPLOAD_HIGH = PD_OUT_LOW,     /* stop reading an uploading client */
+	PD_CTL_UPLOAD_LOW = PD_OUT_LOW / 2,  /* and read it again below this */
 };
 
 struct cclient;
@@ -78,6 +82,8 @@ struct agent {
 	uint32_t dead[8];
 	unsigned ndead;
 	int needs_flush; /* ctl_flush_marked writes its session out */
+	int needs_read;  /* ctl_on_timer updates its session's reading */
+	uint64_t held_since; /* not read because of slow control clients since (uv_now), or 0 */
 };
 
 struct cclient {
@@ -92,6 +98,8 @@ struct cclient {
 	struct pend *up;       /* a relayed upload whose data lines come from this client */
 	struct agent *up_agent;
 	int up_paused;         /* not read while the agent's session is backed up */
+	int broken;            /* a write or shutdown failed: closed by ctl_on_timer */
+	int released;          /* its queue drained: ctl_on_timer reads its agents again */
 };
 
 struct pd_ctl {
@@ -102,6 +110,11 @@ struct pd_ctl {
 	struct agent *agents;
 	size_t nagents;
 	struct cclient *clients;
+	/* Deferred work (ctl_on_timer): closing control clients and reading
+	 * agents again never happen inside a loop over agents or requests, and
+	 * a control client that holds its agents back too long is dropped. */
+	uv_timer_t timer;
+	int timer_on;
 };
 
 /* ---- the path -------------------------------------------------------- */
@@ -162,10 +175,19 @@ struct cw {
 	char data[];
 };
 
+static void ctl_defer(struct pd_ctl *ctl);
+static void ctl_on_timer(uv_timer_t *t);
+
+static size_t cc_queued(struct cclient *c)
+{
+	return uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+}
+
 /* A control client that reads slowly holds back the agents whose answers it
- * waits for (pd_ctl_relay_pending): as its queue drains, they are read
- * again.  The client is still allocated here: closing it cancels its
- * writes, whose callbacks run before the close callback frees it. */
+ * waits for (pd_ctl_relay_pending): once its queue is below half the mark,
+ * ctl_on_timer reads them again.  The client is still allocated here:
+ * closing it cancels its writes, whose callbacks run before the close
+ * callback frees it. */
 static void cc_on_write(uv_write_t *req, int status)
 {
 	struct cw *w = (struct cw *)req;
@@ -173,14 +195,11 @@ static void cc_on_write(uv_write_t *req, int status)
 
 	(void)status;
 	free(w);
-	if (c->closing)
+	if (c->closing || c->npending == 0 || c->released ||
+	    cc_queued(c) >= PD_CTL_RELAY_HIGH - PD_CTL_RELAY_GAP)
 		return;
-	for (struct agent *a = c->ctl->agents; a != NULL; a = a->next)
-		for (struct pend *p = a->pend; p != NULL; p = p->next)
-			if (p->c == c) {
-				pd_session_update_reading(a->s);
-				break;
-			}
+	c->released = 1;
+	ctl_defer(c->ctl);
 }
 
 size_t pd_ctl_relay_pending(struct pd_session *s)
@@ -192,7 +211,14 @@ size_t pd_ctl_relay_pending(struct pd_session *s)
 		return 0;
 	for (struct pend *p = a->pend; p != NULL; p = p->next)
 		if (!p->c->closing)
-			n += uv_stream_get_write_queue_size((uv_stream_t *)&p->c->pipe);
+			n += cc_queued(p->c);
+	/* The agent is about to be held back: ctl_on_timer watches how long. */
+	if (n >= PD_CTL_RELAY_HIGH - PD_CTL_RELAY_GAP) {
+		struct pd_ctl *ctl = pd_session_daemon(s)->ctl;
+
+		if (ctl != NULL && ctl->timer_on && !uv_is_active((uv_handle_t *)&ctl->timer))
+			uv_timer_start(&ctl->timer, ctl_on_timer, 1000, 0);
+	}
 	return n;
 }
 
@@ -233,7 +259,7 @@ static void cc_send(struct cclient *c, json_t *obj)
 	struct cw *w;
 	uv_buf_t b;
 
-	if (c->closing || obj == NULL) {
+	if (c->closing || c->broken || obj == NULL) {
 		json_decref(obj);
 		return;
 	}
@@ -249,8 +275,11 @@ static void cc_send(struct cclient *c, json_t *obj)
 	free(text);
 	b = uv_buf_init(w->data, (unsigned)(n + 1));
 	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, cc_on_write) != 0) {
+		/* Closed later (ctl_on_timer): the callers are in the middle
+		 * of loops over agents and requests that closing would free. */
 		free(w);
-		cc_close(c);
+		c->broken = 1;
+		ctl_defer(c->ctl);
 	}
 }
 
@@ -271,11 +300,14 @@ static void cc_done(struct cclient *c)
 	if (c->closing)
 		return;
 	cc_send(c, json_pack("{s:b}", "done", 1));
+	if (c->broken)
+		return;
 	req = pd_xmalloc(sizeof(*req));
 	req->data = c;
 	if (uv_shutdown(req, (uv_stream_t *)&c->pipe, cc_shutdown_cb) != 0) {
 		free(req);
-		cc_close(c);
+		c->broken = 1;
+		ctl_defer(c->ctl);
 	}
 }
 
@@ -338,6 +370,83 @@ static void ctl_flush_marked(struct pd_ctl *ctl)
 			pd_session_flush(a->s);
 		}
 	}
+}
+
+/* ---- deferred work ---------------------------------------------------- */
+
+
+static void ctl_defer(struct pd_ctl *ctl)
+{
+	if (!ctl->timer_on)
+		return;
+	uv_timer_start(&ctl->timer, ctl_on_timer, 0, 0);
+}
+
+/* Close broken control clients; read again the agents that clients
+ * released; and watch the agents that slow control clients hold back (not
+ * read while PD_CTL_RELAY_HIGH bytes of their answers wait): one held for
+ * half the idle timeout would soon die of it (a session that is not read
+ * hears nothing), so the clients that hold it are closed instead, and
+ * their requests cancelled (cc_forget).  A client that reads, however
+ * slowly, lets the agent be read every time its queue falls by
+ * PD_CTL_RELAY_GAP. */
+static void ctl_on_timer(uv_timer_t *t)
+{
+	struct pd_ctl *ctl = t->data;
+	uint64_t now = uv_now(ctl->d->loop);
+	uint64_t limit = ctl->d->cfg->idle_timeout_ms / 2;
+	struct cclient *c, *cnext;
+	struct agent *a, *anext;
+	int held = 0;
+
+	for (a = ctl->agents; a != NULL; a = a->next) {
+		if (pd_ctl_relay_pending(a->s) < PD_CTL_RELAY_HIGH - PD_CTL_RELAY_GAP) {
+			a->held_since = 0;
+			continue;
+		}
+		if (a->held_since == 0)
+			a->held_since = now;
+		if (now - a->held_since < limit) {
+			held = 1;
+			continue;
+		}
+		pd_warn("agent '%s': not read for %llu ms because control clients read nothing of "
+			"its answers: closing those clients, their requests are cancelled",
+			a->client_id, (unsigned long long)(now - a->held_since));
+		a->held_since = 0;
+		for (struct pend *p = a->pend; p != NULL; p = p->next)
+			if (cc_queued(p->c) > 0)
+				p->c->broken = 1;
+	}
+	for (c = ctl->clients; c != NULL; c = cnext) {
+		cnext = c->next;
+		if (c->closing)
+			continue;
+		if (c->broken) {
+			/* cc_close frees only c's requests; others are only
+			 * marked broken, never freed here. */
+			cc_close(c);
+			continue;
+		}
+		if (c->released) {
+			c->released = 0;
+			for (a = ctl->agents; a != NULL; a = a->next)
+				for (struct pend *p = a->pend; p != NULL; p = p->next)
+					if (p->c == c)
+						a->needs_read = 1;
+		}
+	}
+	/* A closed client's agents are read again too (cc_forget dropped
+	 * their requests): every agent that is below the mark is looked at. */
+	for (a = ctl->agents; a != NULL; a = anext) {
+		anext = a->next;
+		if (a->needs_read || pd_ctl_relay_pending(a->s) < PD_CTL_RELAY_HIGH - PD_CTL_RELAY_GAP) {
+			a->needs_read = 0;
+			pd_session_update_reading(a->s); /* may free a (only a) */
+		}
+	}
+	if (held)
+		uv_timer_start(&ctl->timer, ctl_on_timer, 1000, 0);
 }
 
 /* The client went away: forget its requests, cancel its commands. */
@@ -653,7 +762,7 @@ static void cc_upload_lines(struct cclient *c)
 {
 	char *nl;
 
-	while (c->up != NULL && !c->closing && !c->up_paused &&
+	while (c->up != NULL && !c->closing && !c->broken && !c->up_paused &&
 	       (nl = memchr(c->buf, '\n', c->len)) != NULL) {
 		struct agent *a = c->up_agent;
 		json_t *line = json_loadb(c->buf, (size_t)(nl - c->buf), 0, NULL);
@@ -682,7 +791,7 @@ static void cc_upload_lines(struct cclient *c)
 		 * pd_ctl_agent_down then unlinked the upload. */
 		if (c->up == NULL || c->closing)
 			return;
-		if (pd_session_out_pending(a->s) >= PD_CTL_RELAY_HIGH) {
+		if (pd_session_out_pending(a->s) >= PD_CTL_UPLOAD_HIGH) {
 			c->up_paused = 1;
 			uv_read_stop((uv_stream_t *)&c->pipe);
 		}
@@ -695,13 +804,15 @@ void pd_ctl_kick(struct pd_session *s)
 	struct pd_ctl *ctl;
 
 	if (a == NULL || (ctl = pd_session_daemon(s)->ctl) == NULL ||
-	    pd_session_out_pending(s) >= PD_CTL_RELAY_HIGH / 2)
+	    pd_session_out_pending(s) >= PD_CTL_UPLOAD_LOW)
 		return;
 	for (struct cclient *c = ctl->clients; c != NULL; c = c->next) {
-		if (c->up_agent != a || !c->up_paused || c->closing)
+		if (c->up_agent != a || !c->up_paused || c->closing || c->broken)
 			continue;
 		c->up_paused = 0;
 		cc_upload_lines(c);
+		if (*pd_session_ctl(s) != a)
+			return; /* writing ended the agent's session */
 		if (!c->up_paused && !c->closing)
 			uv_read_start((uv_stream_t *)&c->pipe, cc_alloc, cc_on_read);
 	}
@@ -831,6 +942,9 @@ int pd_ctl_start(struct pd_daemon *d)
 		}
 		(void)unlink(ctl->path);
 	}
+	uv_timer_init(d->loop, &ctl->timer);
+	ctl->timer.data = ctl;
+	ctl->timer_on = 1;
 	uv_pipe_init(d->loop, &ctl->listen, 0);
 	ctl->listen.data = ctl;
 	ctl->listening = 1;
@@ -857,6 +971,10 @@ void pd_ctl_close(struct pd_daemon *d)
 		ctl->listening = 0;
 		uv_close((uv_handle_t *)&ctl->listen, NULL);
 		(void)unlink(ctl->path);
+	}
+	if (ctl->timer_on) {
+		ctl->timer_on = 0;
+		uv_close((uv_handle_t *)&ctl->timer, NULL);
 	}
 	while (ctl->clients != NULL)
 		cc_close(ctl->clients);

@@ -52,6 +52,7 @@ enum {
 	PD_FILE_WINDOW = 4 * 1024 * 1024, /* downloads read while less waits for the peer */
 	PD_FILE_WRITE_HIGH = 4 * 1024 * 1024, /* stop reading the peer while uploads lag */
 	PD_CTL_RELAY_HIGH = 4 * 1024 * 1024,  /* stop reading an agent while a control client lags */
+	PD_CTL_RELAY_GAP = 512 * 1024,        /* and read it again once this much was taken */
 };
 #define PD_DEFAULT_MAX_FILE_SIZE (UINT64_C(1) << 40) /* uploads: 1 TiB */
 #define PD_MAX_FILE_SIZE_LIMIT (UINT64_C(1) << 53)   /* PROTOCOL.md §9.3: size < 2^53 */
@@ -295,7 +296,9 @@ void pd_ctl_agent_down(struct pd_session *s);
 int pd_ctl_on_message(struct pd_session *s, const ppcp_msg *m);
 int pd_ctl_on_binary(struct pd_session *s, const uint8_t *data, size_t len);
 /* Bytes relayed from this agent that its control clients have not read yet
- * (0 for any other session): the agent is not read above PD_CTL_RELAY_HIGH. */
+ * (0 for any other session): the agent is not read above PD_CTL_RELAY_HIGH.
+ * Near that mark it also starts the controller's watch of how long the
+ * agent is held back (control.c, ctl_on_timer). */
 size_t pd_ctl_relay_pending(struct pd_session *s);
 /* This agent's session drained: read the control clients that upload
  * through it again (docs/CONTROL.md). */

@@ -532,7 +532,8 @@ static void sess_update_reading(struct pd_session *s)
 		       disk_pending < PD_FILE_WRITE_HIGH && relay_pending < PD_CTL_RELAY_HIGH;
 	else
 		want = s->wq_bytes < PD_OUT_LOW && stdin_pending < PD_STDIN_HIGH / 2 &&
-		       disk_pending < PD_FILE_WRITE_HIGH / 2 && relay_pending < PD_CTL_RELAY_HIGH / 2;
+		       disk_pending < PD_FILE_WRITE_HIGH / 2 &&
+		       relay_pending < PD_CTL_RELAY_HIGH - PD_CTL_RELAY_GAP;
 	if (want && !s->reading) {
 		if (uv_read_start((uv_stream_t *)&s->tcp, sess_alloc, sess_on_read) == 0)
 			s->reading = 1;
