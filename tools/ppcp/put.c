@@ -423,13 +423,28 @@ static int ul_prepare(struct putrun *r, struct ul *u, int nofollow)
 	return 0;
 }
 
+/* How u ended, whichever way it went: 0 (confirmed), the failure's exit
+ * status (message printed), or -1 when it did not end (interrupted, or the
+ * transport went away: the caller says which). */
+static int ul_outcome(struct putrun *r, struct ul *u, const char *target)
+{
+	if (u->state == UL_DONE) {
+		progress_end(&u->pr, 1);
+		cli_info(r->cli, 1, "%s -> %s:%s: %llu bytes, sha256 %s", u->lpath, target, u->rpath,
+			 (unsigned long long)u->size, u->sha);
+		return 0;
+	}
+	progress_end(&u->pr, 0);
+	return u->state == UL_FAILED ? ul_report(r, u, target) : -1;
+}
+
 /* Send the request of u (prepared) and run until it is confirmed. */
 static int ul_run(struct putrun *r, struct ul *u, const char *target)
 {
 	struct sess *v[1] = { &r->s };
 	struct sess_loop L;
 	json_t *p;
-	int ret;
+	int ret, code;
 
 	p = json_pack("{s:s,s:s,s:I,s:s,s:i,s:b}", "op", "put", "path", u->rpath, "size",
 		      (json_int_t)u->size, "sha256", u->sha, "mode", (int)u->mode, "binary",
@@ -456,15 +471,9 @@ static int ul_run(struct putrun *r, struct ul *u, const char *target)
 	L.user = r;
 	(void)sess_loop_run(&L);
 	r->cur = NULL;
-	if (u->state == UL_DONE) {
-		progress_end(&u->pr, 1);
-		cli_info(r->cli, 1, "%s -> %s:%s: %llu bytes, sha256 %s", u->lpath, target, u->rpath,
-			 (unsigned long long)u->size, u->sha);
-		return 0;
-	}
-	progress_end(&u->pr, 0);
-	if (u->state == UL_FAILED)
-		return ul_report(r, u, target);
+	code = ul_outcome(r, u, target);
+	if (code >= 0)
+		return code;
 	return ul_interrupted(r, u, target);
 }
 
@@ -673,15 +682,9 @@ done:
 		close(cp.fd);
 	free(cp.in);
 	free(cp.out);
-	if (u->state == UL_DONE) {
-		progress_end(&u->pr, 1);
-		cli_info(r->cli, 1, "%s -> %s:%s: %llu bytes, sha256 %s", u->lpath, target, u->rpath,
-			 (unsigned long long)u->size, u->sha);
-		return 0;
-	}
-	progress_end(&u->pr, 0);
-	if (u->state == UL_FAILED)
-		return ul_report(r, u, target);
+	code = ul_outcome(r, u, target);
+	if (code >= 0)
+		return code;
 	if (r->sig != 0) {
 		cli_err(r->cli, "put %s %s:%s: interrupted after %llu of %llu bytes; run the same "
 				"command again to resume",
@@ -689,10 +692,9 @@ done:
 			(unsigned long long)u->size);
 		return 128 + r->sig;
 	}
-	code = CLI_EXIT_FAIL;
 	cli_err(r->cli, "put %s %s:%s: %s; run the same command again to resume", u->lpath, target,
 		u->rpath, cp.why[0] != '\0' ? cp.why : "the relay ended");
-	return code;
+	return CLI_EXIT_FAIL;
 }
 
 static int put_one(struct putrun *r, const char *target, const char *lpath, const char *rpath,
