@@ -97,6 +97,37 @@ refused "no such agent" "no agent 'nobody' is connected" small @nobody:x
 refused "@all" "does not name one agent" small @all:x
 refused "a directory (-r is not supported through the controller)" "one by one" -r ctl @pu1:d
 
+# A data line of the wrong shape on the control socket: the controller
+# answers {"error": ...} and ends the request; nothing appears at the agent.
+python3 - "$CTL" >"$TMP/bad.out" 2>&1 <<'PY' || true
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+req = {"op": "file", "target": "pu1", "p": {"op": "put", "path": "badline", "size": 3,
+       "sha256": "0" * 64}}
+s.sendall((json.dumps(req) + "\n").encode())
+s.settimeout(10)
+buf = b""
+while b'"FILE_CHUNK"' not in buf:  # the agent's head
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+s.sendall(b'{"offset":0,"data":"!!","last":true,"extra":1}\n')
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+print(buf.decode())
+PY
+if grep -q '"error":"a data line is not' "$TMP/bad.out" && grep -q '"done"' "$TMP/bad.out" && [ ! -e root/badline ]; then
+	ok "a data line of the wrong shape: the controller answers an error and ends the request, no file"
+else
+	fail "a malformed data line"
+	show "$TMP/bad.out"
+fi
+
 # 3. The agent stops reading: the controller stops reading the CLI.
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$DPID/status"; }
 HWM0=$(hwm)
