@@ -49,6 +49,15 @@ enum {
 	IP_BUCKETS = 1024,
 	IP_MAX = 8192,
 	REFUSE_LOG_MS = 10000,
+	/* The listen backlog (the kernel caps it at net.core.somaxconn, 4096
+	 * on Debian 12).  A burst of connections larger than the backlog while
+	 * the loop is busy overflows the accept queue: the kernel drops the
+	 * client's ACK and retransmits its SYN-ACK after 1, 3, 7 s, so a
+	 * legitimate client caught in a flood waits seconds before ppcpd even
+	 * sees it.  Every queued connection is accepted, judged against the
+	 * limits and closed or served at once, so a deep queue costs only
+	 * kernel memory, bounded by somaxconn. */
+	LISTEN_BACKLOG = 4096,
 };
 
 struct pd_listener {
@@ -861,7 +870,7 @@ static int srv_listen_one(struct pd_daemon *d, const struct pd_listen *la)
 		r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
 				ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 		if (r == 0)
-			r = uv_listen((uv_stream_t *)&l->tcp, 511, srv_on_connection);
+			r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, srv_on_connection);
 		if (r == 0)
 			r = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
 		if (r == 0)
