@@ -7,9 +7,12 @@
  * OP is "read" (read, readv, pread, preadv, recv, recvfrom, recvmsg),
  * "write" (write, writev, pwrite, pwritev, send, sendto, sendmsg), "sync"
  * (fsync, fdatasync), "open" (open, openat and their 64 forms, not the raw
- * openat2 system call), "rename" (rename, renameat, renameat2) or "accept"
- * (accept, accept4).  KIND is "sock" (sockets), "file" (regular files) or
- * "any"; it applies to read, write and sync, the others count every call.  The N-th call (from 1)
+ * openat2 system call), "rename" (rename, renameat, renameat2), "accept"
+ * (accept, accept4), "socket", "connect", "close" or "openat2" (the raw
+ * system call, made through syscall(3)).  A failed close still
+ * releases the descriptor, as Linux's does.  KIND is "sock" (sockets),
+ * "file" (regular files) or "any"; it applies to read, write, sync and
+ * close, the others count every call.  The N-th call (from 1)
  * of OP on a descriptor of KIND fails with ERRNO (a number, or one of EIO,
  * ENOSPC, ECONNRESET, EPIPE, EINTR, EAGAIN, ENOMEM); with "sticky", every
  * later one fails too, like a disk that stays full.  Calls are counted over
@@ -43,8 +46,20 @@
 
 enum { K_ANY, K_SOCK, K_FILE };
 
-enum { OP_READ, OP_WRITE, OP_SYNC, OP_OPEN, OP_RENAME, OP_ACCEPT };
-static const char *const fi_names[] = {"read", "write", "sync", "open", "rename", "accept"};
+enum {
+	OP_READ,
+	OP_WRITE,
+	OP_SYNC,
+	OP_OPEN,
+	OP_RENAME,
+	OP_ACCEPT,
+	OP_SOCKET,
+	OP_CONNECT,
+	OP_CLOSE,
+	OP_OPENAT2,
+};
+static const char *const fi_names[] = {"read",	 "write",  "sync",    "open",  "rename",
+				       "accept", "socket", "connect", "close", "openat2"};
 static int fi_op = -1; /* an OP_*, -1 off */
 static unsigned long fi_n, fi_count;
 static int fi_errno = EIO, fi_kind = K_ANY, fi_sticky, fi_fired;
@@ -58,7 +73,9 @@ static int fi_errno_of(const char *s)
 	} names[] = {{"EIO", EIO},	   {"ENOSPC", ENOSPC}, {"ECONNRESET", ECONNRESET},
 		     {"EPIPE", EPIPE},	   {"EINTR", EINTR},   {"EAGAIN", EAGAIN},
 		     {"ENOMEM", ENOMEM}, {"EDQUOT", EDQUOT},
-		     {"EMFILE", EMFILE}, {"EACCES", EACCES}};
+		     {"EMFILE", EMFILE}, {"EACCES", EACCES},
+		     {"ENFILE", ENFILE}, {"ECONNREFUSED", ECONNREFUSED},
+		     {"ENETUNREACH", ENETUNREACH}, {"ETIMEDOUT", ETIMEDOUT}};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(s, names[i].name) == 0)
 			return names[i].e;
@@ -266,6 +283,44 @@ int accept(int fd, struct sockaddr *a, socklen_t *l)
 int accept4(int fd, struct sockaddr *a, socklen_t *l, int f)
 {
 	return fi_should_fail(OP_ACCEPT, fd) ? -1 : REAL(accept4)(fd, a, l, f);
+}
+
+int socket(int domain, int type, int proto)
+{
+	return fi_should_fail(OP_SOCKET, -1) ? -1 : REAL(socket)(domain, type, proto);
+}
+int connect(int fd, const struct sockaddr *a, socklen_t l)
+{
+	return fi_should_fail(OP_CONNECT, fd) ? -1 : REAL(connect)(fd, a, l);
+}
+int close(int fd)
+{
+	if (fi_should_fail(OP_CLOSE, fd)) {
+		int e = errno;
+
+		(void)REAL(close)(fd); /* the descriptor is gone all the same */
+		errno = e;
+		return -1;
+	}
+	return REAL(close)(fd);
+}
+
+/* syscall(3) passes its arguments in registers; reading six is what
+ * glibc's own wrapper does. */
+long syscall(long nr, ...)
+{
+	long a[6];
+	va_list ap;
+
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+#ifdef SYS_openat2
+	if (nr == SYS_openat2 && fi_should_fail(OP_OPENAT2, -1))
+		return -1;
+#endif
+	return REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* open and openat take a mode only with O_CREAT or O_TMPFILE. */

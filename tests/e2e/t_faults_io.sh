@@ -13,10 +13,13 @@
 #   ppcp:  get with the local file's writes failing (EIO, ENOSPC, and a disk
 #          that stays full), its fsync, rename and open failing; put with
 #          the local file's reads and opens failing; exec with socket reads
-#          and writes failing.
+#          and writes failing, socket() and connect() failing; get with
+#          the local file's close failing and connect() failing.
 #   ppcpd: socket reads, socket writes, file reads (get), file writes (put,
 #          and a disk that stays full), fsync and rename (put), open (get,
-#          put, exec) and accept, one daemon per N.
+#          put, exec), openat2 (get, put), accept and close (get, put),
+#          one daemon per N;
+#          socket() at start-up.
 #
 # Environment: PPCP, PPCPD, FAILIO (the preload library).  Loopback only.
 set -euo pipefail
@@ -145,6 +148,10 @@ OP=rename KIND=any ERR=EIO
 sweep_client "get, local rename EIO" check_get get "$T:f" "$TMP/w/"
 OP=open KIND=any ERR=EMFILE
 sweep_client "get, local open EMFILE" check_get get "$T:f" "$TMP/w/"
+# Closing the local file fails (on NFS, say, close reports a write that
+# failed): an error like any other write error, nothing under the final name.
+OP=close KIND=file ERR=EIO
+sweep_client "get, local close EIO" check_get get "$T:f" "$TMP/w/"
 
 # put: the local file's reads fail.  Nothing under the final name on the
 # server unless the put succeeded, and then the bytes are right.
@@ -190,6 +197,16 @@ for OP in read write; do
 		sweep_client "exec, socket $OP $ERR" check_exec exec "$T" -- echo hi
 	done
 done
+# exec and get: creating the socket or connecting fails.
+OP=socket KIND=any ERR=EMFILE
+sweep_client "exec, socket() EMFILE" check_exec exec "$T" -- echo hi
+OP=connect KIND=sock
+for ERR in ECONNREFUSED ENETUNREACH ETIMEDOUT; do
+	sweep_client "exec, connect $ERR" check_exec exec "$T" -- echo hi
+done
+PRE_RUN() { rm -rf "$TMP/w"/* "$TMP/w"/.[!.]* 2>/dev/null || true; }
+OP=connect KIND=sock ERR=ECONNREFUSED
+sweep_client "get, connect ECONNREFUSED" check_get get "$T:f" "$TMP/w/"
 stop_ppcpd io-ok
 
 # ---- ppcpd, one daemon per fault --------------------------------------
@@ -258,7 +275,10 @@ sweep_daemon() {
 			local rc
 			wait "$DPID" 2>/dev/null && rc=0 || rc=$?
 			DPID=
-			if fired && [ "$rc" -eq 1 ] && [ "$(grep -c . "$TMP/pd.log")" -eq 1 ]; then
+			# Before its log is set up ppcpd prints a bare line;
+			# after, one error line (and "shutting down" at info).
+			if fired && [ "$rc" -eq 1 ] && { [ "$(grep -c . "$TMP/pd.log")" -eq 1 ] ||
+				[ "$(grep -Ec ' (error|warn) ' "$TMP/pd.log")" -eq 1 ]; }; then
 				continue
 			fi
 			fail "$name N=$n: ppcpd exited $rc at start-up"
@@ -316,6 +336,61 @@ sweep_daemon "ppcpd open EMFILE (get)" open any EMFILE act_get check_get
 sweep_daemon "ppcpd open EMFILE (put)" open any EMFILE act_put check_put
 sweep_daemon "ppcpd open EMFILE (exec)" open any EMFILE act_exec check_exec
 sweep_daemon "ppcpd accept EMFILE (exec)" accept any EMFILE act_exec check_exec
+# openat2 resolves every path under the root (its first call, at
+# start-up, checks that it works).
+sweep_daemon "ppcpd openat2 EMFILE (get)" openat2 any EMFILE act_get check_get
+sweep_daemon "ppcpd openat2 EACCES (put)" openat2 any EACCES act_put check_put
+sweep_daemon "ppcpd close EIO (get)" close file EIO act_get check_get
+sweep_daemon "ppcpd close EIO (put)" close file EIO act_put check_put
+
+# socket() fails while ppcpd starts (its listeners, its discovery socket):
+# one line and exit 1, or, if it can do without that socket, it serves.
+hits=0 bad=0
+for n in $(seq 1 "$MAXN"); do
+	st=0
+	start_faulty "socket:$n:EMFILE:any" || st=$?
+	if [ "$st" -eq 1 ]; then
+		rc=0
+		wait "$DPID" 2>/dev/null || rc=$?
+		DPID=
+		# One error line (then the usual "shutting down" at info level).
+		if fired && [ "$rc" -eq 1 ] && [ "$(grep -Ec ' (error|warn) ' "$TMP/pd.log")" -eq 1 ] &&
+			! grep -q "ip addr" "$TMP/pd.log"; then
+			hits=$((hits + 1))
+			LAST_ERR=$(grep -E ' error ' "$TMP/pd.log")
+			continue
+		fi
+		fail "ppcpd socket() EMFILE N=$n: exit $rc at start-up"
+		show "$TMP/pd.log"
+		bad=1
+		continue
+	fi
+	if [ "$st" -eq 2 ]; then
+		fail "ppcpd socket() EMFILE N=$n: ppcpd neither listened nor exited"
+		bad=1
+		stop_faulty
+		continue
+	fi
+	T=127.0.0.1:$PORT
+	run pc exec "$T" -- echo hi
+	if ! fired; then
+		stop_faulty
+		break
+	fi
+	hits=$((hits + 1))
+	if [ "$RC" -ne 0 ] || [ "$(cat "$TMP/out")" != hi ]; then
+		fail "ppcpd socket() EMFILE N=$n: it listens but does not serve (exit $RC)"
+		show "$TMP/err" "$TMP/pd.log"
+		bad=1
+	fi
+	stop_faulty
+	sanitizer_clean "$TMP/pd.log" || { fail "ppcpd socket() EMFILE N=$n: sanitizer report"; bad=1; }
+done
+if [ "$hits" -ge 1 ] && [ "$bad" -eq 0 ] && [ "$n" -lt "$MAXN" ]; then
+	ok "ppcpd socket() EMFILE at start-up: $hits faults, each one line and exit 1 or a daemon that serves${LAST_ERR:+; the last: $LAST_ERR}"
+elif [ "$bad" -eq 0 ]; then
+	fail "ppcpd socket() EMFILE at start-up: $hits faults over N=1..$n"
+fi
 STICKY=1
 sweep_daemon "ppcpd disk full from write N on (put)" write file ENOSPC act_put check_put
 STICKY=

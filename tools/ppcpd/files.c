@@ -1964,10 +1964,21 @@ int pd_files_init(struct pd_daemon *d)
 	fd = fx_openat2(fs->root_fd, ".", O_PATH | O_DIRECTORY);
 	if (fd >= 0) {
 		close(fd);
-	} else {
+	} else if (errno == ENOSYS || errno == EPERM) {
+		/* The kernel lacks it, or a seccomp filter forbids it: for good. */
 		fs->broken = 1;
 		pd_error("file transfer is disabled: openat2 on file-root failed (%s)%s", strerror(errno),
-			 errno == ENOSYS ? ": this kernel lacks it (Linux 5.6 or later is needed)" : "");
+			 errno == ENOSYS ? ": this kernel lacks it (Linux 5.6 or later is needed)"
+					 : ": a seccomp filter (container?) forbids it; allow openat2");
+	} else {
+		/* Anything else (no descriptor left, no memory) may pass: do
+		 * not start with file transfer silently off. */
+		pd_error("file-root %s: cannot open it: %s; fix that, then start ppcpd again",
+			 cfg->file_root, strerror(errno));
+		uv_mutex_destroy(&fs->lock);
+		close(fs->root_fd);
+		free(fs);
+		return -1;
 	}
 	d->files = fs;
 	if (!fs->broken) {

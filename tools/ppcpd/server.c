@@ -1043,7 +1043,9 @@ int pd_server_start(struct pd_daemon *d)
 		pd_error("cannot listen on %s: %s: %s", la->text, uv_strerror(r),
 			 r == UV_EADDRINUSE ? "another program (another ppcpd?) uses this port; stop it or choose --listen ADDR:PORT"
 			 : r == UV_EACCES  ? "ports below 1024 need privileges; choose another port"
-					   : "check the address with 'ip addr'");
+			 : r == UV_EMFILE || r == UV_ENFILE || r == UV_ENOBUFS || r == UV_ENOMEM
+				? "the system is out of descriptors or memory; raise the open-file limit (ulimit -n, LimitNOFILE=) or free some, then start ppcpd again"
+				: "check the address with 'ip addr'");
 		return -1;
 	}
 	if (d->srv->nlis == 0) {
