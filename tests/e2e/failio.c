@@ -8,8 +8,9 @@
  * "write" (write, writev, pwrite, pwritev, send, sendto, sendmsg), "sync"
  * (fsync, fdatasync), "open" (open, openat and their 64 forms, not the raw
  * openat2 system call), "rename" (rename, renameat, renameat2), "accept"
- * (accept, accept4), "socket", "connect", "close" or "openat2" (the raw
- * system call, made through syscall(3)).  A failed close still
+ * (accept, accept4), "socket", "connect", "close", "openat2" (the raw
+ * system call, made through syscall(3)), "socketpair", "pipe2" or "fork"
+ * (what libuv's uv_spawn calls).  A failed close still
  * releases the descriptor, as Linux's does.  KIND is "sock" (sockets),
  * "file" (regular files) or "any"; it applies to read, write, sync and
  * close, the others count every call.  The N-th call (from 1)
@@ -24,6 +25,10 @@
  * breaks, it removes its variables and LD_PRELOAD from the environment at
  * load, so that what that program starts (commands run by ppcpd) runs
  * unharmed.
+ *
+ * Faults fire only in the process that loaded the library, never in a
+ * child it forks (between fork and exec, libuv's child code would see the
+ * parent's count).
  *
  * When the fault first fires, the library appends "fired OP N fd FD" to the
  * file named by PPCP_FAILIO_LOG, so a test knows the call was reached and
@@ -57,13 +62,18 @@ enum {
 	OP_CONNECT,
 	OP_CLOSE,
 	OP_OPENAT2,
+	OP_SOCKETPAIR,
+	OP_PIPE2,
+	OP_FORK,
 };
 static const char *const fi_names[] = {"read",	 "write",  "sync",    "open",  "rename",
-				       "accept", "socket", "connect", "close", "openat2"};
+				       "accept", "socket", "connect", "close", "openat2",
+				       "socketpair", "pipe2", "fork"};
 static int fi_op = -1; /* an OP_*, -1 off */
 static unsigned long fi_n, fi_count;
 static int fi_errno = EIO, fi_kind = K_ANY, fi_sticky, fi_fired;
 static char fi_log[512];
+static pid_t fi_pid; /* faults fire in this process only, not in its forks */
 
 static int fi_errno_of(const char *s)
 {
@@ -99,6 +109,7 @@ __attribute__((constructor)) static void fi_init(void)
 	if (strcmp(tok != NULL ? tok + 1 : exe, prog) != 0)
 		return;
 
+	fi_pid = getpid();
 	if (log != NULL)
 		snprintf(fi_log, sizeof(fi_log), "%s", log);
 	if (spec != NULL) {
@@ -159,7 +170,7 @@ static int fi_should_fail(int op, int fd)
 {
 	unsigned long k;
 
-	if (op != fi_op || !fi_kind_matches(fd))
+	if (op != fi_op || !fi_kind_matches(fd) || getpid() != fi_pid)
 		return 0;
 	k = __atomic_add_fetch(&fi_count, 1, __ATOMIC_SEQ_CST);
 	if (k != fi_n && !(fi_sticky && k > fi_n))
@@ -303,6 +314,19 @@ int close(int fd)
 		return -1;
 	}
 	return REAL(close)(fd);
+}
+
+int socketpair(int domain, int type, int proto, int sv[2])
+{
+	return fi_should_fail(OP_SOCKETPAIR, -1) ? -1 : REAL(socketpair)(domain, type, proto, sv);
+}
+int pipe2(int fds[2], int flags)
+{
+	return fi_should_fail(OP_PIPE2, -1) ? -1 : REAL(pipe2)(fds, flags);
+}
+pid_t fork(void)
+{
+	return fi_should_fail(OP_FORK, -1) ? -1 : REAL(fork)();
 }
 
 /* syscall(3) passes its arguments in registers; reading six is what

@@ -260,7 +260,7 @@ EXTRA_CLEANUP=stop_faulty
 sweep_daemon() {
 	local name=$1 op=$2 kind=$3 err=$4 action=$5 check=$6 n hits=0 bad=0 st
 	LAST_ERR=
-	for n in $(seq 1 "$MAXN"); do
+	for n in $(seq "${FIRST_N:-1}" "$MAXN"); do
 		st=0
 		start_faulty "$op:$n:$err:$kind${STICKY:+:sticky}" || st=$?
 		if [ "$st" -eq 2 ]; then
@@ -336,6 +336,25 @@ sweep_daemon "ppcpd open EMFILE (get)" open any EMFILE act_get check_get
 sweep_daemon "ppcpd open EMFILE (put)" open any EMFILE act_put check_put
 sweep_daemon "ppcpd open EMFILE (exec)" open any EMFILE act_exec check_exec
 sweep_daemon "ppcpd accept EMFILE (exec)" accept any EMFILE act_exec check_exec
+# What uv_spawn needs to start a command: its pipes and the fork.
+sweep_daemon "ppcpd socketpair EMFILE (exec)" socketpair any EMFILE act_exec check_exec
+# The first pipe2 of all is libuv's own one-time set-up of its signal
+# handling, which calls abort() when it fails (libuv's choice, before any
+# code of ours runs): checked to be that, then the sweep starts at call 2.
+st=0
+start_faulty "pipe2:1:EMFILE:any" || st=$?
+rc=0
+[ "$st" -eq 1 ] && { wait "$DPID" 2>/dev/null || rc=$?; }
+DPID=
+if [ "$st" -eq 1 ] && fired && [ "$rc" -eq 134 ]; then
+	ok "ppcpd pipe2 EMFILE N=1: libuv's one-time signal set-up aborts (exit 134), as libuv does; not ours to change"
+else
+	fail "ppcpd pipe2 EMFILE N=1: expected libuv's abort at start-up, got start status $st, exit $rc"
+	show "$TMP/pd.log"
+	stop_faulty
+fi
+FIRST_N=2 sweep_daemon "ppcpd pipe2 EMFILE (start-up, exec)" pipe2 any EMFILE act_exec check_exec
+sweep_daemon "ppcpd fork EAGAIN (exec)" fork any EAGAIN act_exec check_exec
 # openat2 resolves every path under the root (its first call, at
 # start-up, checks that it works).
 sweep_daemon "ppcpd openat2 EMFILE (get)" openat2 any EMFILE act_get check_get

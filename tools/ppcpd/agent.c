@@ -303,7 +303,7 @@ int pd_agent_main(int argc, char **argv)
 	static struct pd_agent a;
 	struct rlimit rl = { 0, 0 };
 	uv_loop_t loop;
-	uv_signal_t sig_term, sig_int;
+	uv_signal_t sigs[2], *sig_term = &sigs[0], *sig_int = &sigs[1];
 	char safe[PPCP_ID_MAX * 4 + 1];
 	int r, status = 0;
 
@@ -331,7 +331,11 @@ int pd_agent_main(int argc, char **argv)
 		 cfg.client_id != NULL ? cfg.client_id : d.hostname);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
-	uv_loop_init(&loop);
+	if (pd_loop_init(&loop, sigs, 2, "ppcp agent") != 0) {
+		ppcp_wipe(d.psk, sizeof(d.psk));
+		pd_config_free(&cfg);
+		return 1;
+	}
 	d.loop = &loop;
 	d.cfg = &cfg;
 	d.agent = &a;
@@ -341,13 +345,11 @@ int pd_agent_main(int argc, char **argv)
 	uv_timer_init(&loop, &a.retry);
 	uv_timer_init(&loop, &a.netcheck);
 	a.retry.data = a.netcheck.data = &a;
-	uv_signal_init(&loop, &sig_term);
-	uv_signal_init(&loop, &sig_int);
-	sig_term.data = sig_int.data = &d;
-	uv_signal_start(&sig_term, ag_on_signal, SIGTERM);
-	uv_signal_start(&sig_int, ag_on_signal, SIGINT);
-	uv_unref((uv_handle_t *)&sig_term);
-	uv_unref((uv_handle_t *)&sig_int);
+	sig_term->data = sig_int->data = &d;
+	uv_signal_start(sig_term, ag_on_signal, SIGTERM);
+	uv_signal_start(sig_int, ag_on_signal, SIGINT);
+	uv_unref((uv_handle_t *)sig_term);
+	uv_unref((uv_handle_t *)sig_int);
 	pd_server_init(&d);
 
 	if (pd_files_init(&d) != 0) {

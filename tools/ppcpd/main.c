@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 	static struct pd_config cfg;
 	static struct pd_daemon d;
 	uv_loop_t loop;
-	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_signal_t sigs[3], *sig_term = &sigs[0], *sig_int = &sigs[1], *sig_hup = &sigs[2];
 	int r, status = 0;
 
 	/* Before anything uses OpenSSL (ppcp.h says why). */
@@ -170,19 +170,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	uv_loop_init(&loop);
+	if (pd_loop_init(&loop, sigs, 3, "ppcpd") != 0) {
+		ppcp_wipe(d.psk, sizeof(d.psk));
+		pd_config_free(&cfg);
+		return 1;
+	}
 	d.loop = &loop;
 	d.cfg = &cfg;
-	uv_signal_init(&loop, &sig_term);
-	uv_signal_init(&loop, &sig_int);
-	uv_signal_init(&loop, &sig_hup);
-	sig_term.data = sig_int.data = sig_hup.data = &d;
-	uv_signal_start(&sig_term, main_on_signal, SIGTERM);
-	uv_signal_start(&sig_int, main_on_signal, SIGINT);
-	uv_signal_start(&sig_hup, main_on_sighup, SIGHUP);
-	uv_unref((uv_handle_t *)&sig_term);
-	uv_unref((uv_handle_t *)&sig_int);
-	uv_unref((uv_handle_t *)&sig_hup);
+	sig_term->data = sig_int->data = sig_hup->data = &d;
+	uv_signal_start(sig_term, main_on_signal, SIGTERM);
+	uv_signal_start(sig_int, main_on_signal, SIGINT);
+	uv_signal_start(sig_hup, main_on_sighup, SIGHUP);
+	uv_unref((uv_handle_t *)sig_term);
+	uv_unref((uv_handle_t *)sig_int);
+	uv_unref((uv_handle_t *)sig_hup);
 
 	if (pd_files_init(&d) != 0) {
 		status = 1;

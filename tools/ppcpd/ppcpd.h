@@ -317,5 +317,8 @@ void *pd_xcalloc(size_t n, size_t m);
 char *pd_xstrdup(const char *s);
 /* "1.2.3.4:5" or "[::1]:5" for a socket address. */
 void pd_addr_str(const struct sockaddr *sa, char *out, size_t cap);
+/* uv_loop_init, then uv_signal_init of sigs[0..nsigs): 0, or -1 after one
+ * line on stderr (PROG: ...) with nothing left open (out of descriptors). */
+int pd_loop_init(uv_loop_t *loop, uv_signal_t *sigs, size_t nsigs, const char *prog);
 
 #endif /* PPCPD_H */

@@ -1,6 +1,6 @@
 /*
- * util.c - exit-on-OOM allocation (tools only, never the library) and
- * address formatting.
+ * util.c - exit-on-OOM allocation (tools only, never the library),
+ * address formatting and the event loop's start.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -34,6 +34,36 @@ void *pd_xcalloc(size_t n, size_t m)
 	if (p == NULL)
 		util_oom();
 	return p;
+}
+
+static void util_close_noop(uv_handle_t *h)
+{
+	(void)h;
+}
+
+int pd_loop_init(uv_loop_t *loop, uv_signal_t *sigs, size_t nsigs, const char *prog)
+{
+	size_t i = 0;
+	int r = uv_loop_init(loop);
+
+	if (r == 0) {
+		for (i = 0; i < nsigs; i++) {
+			r = uv_signal_init(loop, &sigs[i]);
+			if (r != 0)
+				break;
+		}
+		if (r != 0) {
+			while (i-- > 0)
+				uv_close((uv_handle_t *)&sigs[i], util_close_noop);
+			uv_run(loop, UV_RUN_DEFAULT);
+			(void)uv_loop_close(loop);
+		}
+	}
+	if (r != 0)
+		fprintf(stderr,
+			"%s: cannot start the event loop: %s; raise the open-file limit (ulimit -n) or free memory, then start it again\n",
+			prog, uv_strerror(r));
+	return r == 0 ? 0 : -1;
 }
 
 char *pd_xstrdup(const char *s)
