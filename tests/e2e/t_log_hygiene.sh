@@ -7,7 +7,9 @@
 # clients' stderr, the clients' stdout where it is not the payload itself,
 # the daemon's state directory) is scanned for the PSK and the wrong PSK
 # (hex in both cases, every 8-byte window of it in hex, the raw bytes,
-# base64), for the files' contents and for the command's output.  The
+# base64), for every secret, key and IV of a session of the independent
+# Python client (its --keylog; the same keys ppcpd held), for the files'
+# contents and for the command's output.  The
 # output must of course reach the client's stdout.
 #
 # Core dumps (the other half of "never in a core file"): RLIMIT_CORE 0 is
@@ -92,24 +94,47 @@ run timeout 30 "$TC" --psk-file "$TMP/wrong" --port "$PORT" handshake
 check "the test client's wrong-PSK handshake fails" test "$RC" -ne 0
 cp "$TMP/out" "$TMP/logs/tc-wrong.out"
 cp "$TMP/err" "$TMP/logs/tc-wrong.err"
+# The independent Python client knows every key of its session, and
+# ppcpd holds the same ones: one session with a KEY_UPDATE and a command,
+# at debug level, and its keys (--keylog, written outside the scanned
+# directory) are looked for in every log below as well.
+PY=/usr/bin/python3
+KEYLOG=$TMP/keylog
+: >"$KEYLOG"
+if [ -x "$PY" ] && "$PY" -c 'import cryptography.hazmat.primitives.ciphers.aead' 2>/dev/null; then
+	run timeout 30 "$PY" "$(dirname "$0")/../interop/ppcp_client.py" --port "$PORT" \
+		--psk-file "$TMP/psk" --key-update --keylog "$KEYLOG" \
+		--command-json "{\"name\":\"exec\",\"args\":{\"argv\":[\"printf\",\"%s%s\\\\n\",\"$OUT_A\",\"$OUT_B\"]}}"
+	expect_rc "a session of the Python client with a KEY_UPDATE and an exec" 0
+	check "its command ran (the output reached it)" grep -q "$OUT_MARK" "$TMP/out"
+	cp "$TMP/err" "$TMP/logs/py.err"
+	nkeys=$(grep -c . "$KEYLOG" || true)
+	check "its key log holds the session's secrets, keys and IVs, the updated ones too ($nkeys)" \
+		test "$nkeys" -ge 24 -a "$(grep -c '^send_secret_1 ' "$KEYLOG")" -eq 1
+else
+	echo "SKIP: $PY lacks the 'cryptography' package: the session keys are not looked for (the PSK still is)"
+fi
 stop_daemon TERM
 check "SIGTERM: exit 0" test "$DRC" -eq 0
 cp "$LOG" "$TMP/logs/ppcpd.log"
 cp -r "$TMP/state-hygiene" "$TMP/logs/state"
 echo "scanning $(find "$TMP/logs" -type f | wc -l) files, $(cat "$TMP"/logs/*.log "$TMP"/logs/*.err | wc -l) log lines"
 
-# scan - every secret and payload form, in every file under $TMP/logs.
-if python3 - "$TMP/logs" "$PSK_HEX" "$WRONG_HEX" "$FILE_MARK" "$UP_MARK" "$OUT_MARK" <<'EOF'; then
+# scan DIR - every secret and payload form, in every file under DIR
+# (found ones are printed); 0 when nothing is found.
+cat >"$TMP/scan.py" <<'EOF'
 import base64, binascii, os, sys
 
-top, psk, wrong, *marks = sys.argv[1:]
+top, keylog, psk, wrong, *marks = sys.argv[1:]
+keys = [("PSK", psk), ("wrong PSK", wrong)]
+keys += [tuple(l.split()) for l in open(keylog) if l.strip()]  # the Python client's session
 needles = []
-for name, hx in (("PSK", psk), ("wrong PSK", wrong)):
+for name, hx in keys:
     raw = binascii.unhexlify(hx)
     needles += [(name + " hex", hx.encode()), (name + " HEX", hx.upper().encode()),
                 (name + " raw bytes", raw), (name + " base64", base64.b64encode(raw)),
                 (name + " base64 (unpadded)", base64.b64encode(raw).rstrip(b"="))]
-    for i in range(0, 32 - 8 + 1):  # every 8-byte window, hex both cases
+    for i in range(0, len(raw) - 8 + 1):  # every 8-byte window, hex both cases
         w = hx[2 * i:2 * i + 16]
         needles += [("%s bytes %d-%d (hex)" % (name, i, i + 7), w.encode()),
                     ("%s bytes %d-%d (HEX)" % (name, i, i + 7), w.upper().encode())]
@@ -127,12 +152,29 @@ for d, _, files in os.walk(top):
                 bad += 1
 sys.exit(1 if bad else 0)
 EOF
-	ok "no PSK (hex either case, any 8-byte window, raw, base64), no file content, no command output in any log"
+scan() { python3 "$TMP/scan.py" "$1" "$KEYLOG" "$PSK_HEX" "$WRONG_HEX" "$FILE_MARK" "$UP_MARK" "$OUT_MARK"; }
+if scan "$TMP/logs"; then
+	ok "no PSK and no key of the Python client's session ($(grep -c . "$KEYLOG") secrets, keys and IVs; hex either case, any 8-byte window, raw, base64), no file content, no command output in any log"
 else
 	fail "a secret or a payload in the logs (above)"
 fi
 check "the scan would see the PSK (control: it is in the PSK file)" grep -q "$PSK_HEX" "$TMP/psk"
 check "the scan would see the output (control: it is on the exec's stdout)" grep -q "$OUT_MARK" "$TMP/payload-exec.out"
+if [ -s "$KEYLOG" ]; then
+	c_ap=$(sed -n 's/^c_ap //p' "$KEYLOG")
+	check "control: the key log's c_ap is the secret the client's data records were first sealed under" \
+		test "$(sed -n 's/^send_secret_0 //p' "$KEYLOG")" = "$c_ap" -a -n "$c_ap"
+	# Control: a log line with a key in base64, and one with 8 bytes of
+	# an IV in upper-case hex, are found.
+	mkdir -p "$TMP/control"
+	sk=$(sed -n 's/^s_hs_key //p' "$KEYLOG")
+	iv=$(sed -n 's/^recv_iv_0 //p' "$KEYLOG")
+	printf 'debug key %s\n' "$(python3 -c 'import base64, sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())' "$sk")" >"$TMP/control/a.log"
+	printf 'debug nonce %s\n' "$(printf '%s' "${iv:4:16}" | tr a-f A-F)" >"$TMP/control/b.log"
+	scan "$TMP/control" >"$TMP/control.out" || true
+	check "control: the scan finds a handshake key in base64 and 8 bytes of an IV in upper-case hex" \
+		test "$(grep -c '^FOUND' "$TMP/control.out")" -ge 2 -a -n "$sk" -a -n "$iv"
+fi
 
 # -- core dumps: not dumpable, no core file --------------------------------------------
 if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then

@@ -392,10 +392,12 @@ class Direction:
     """One direction of the record layer: key, IV, seq (§5)."""
 
     def __init__(self, secret):
+        self.history = []  # every (secret, key, iv) held, for --keylog
         self.set_secret(secret)
 
     def set_secret(self, secret):
         self.secret = secret
+        self.history.append((secret, traffic_key(secret), traffic_iv(secret)))
         self.key = traffic_key(secret)
         self.iv = traffic_iv(secret)
         self.aead = AESGCM(self.key)
@@ -593,6 +595,7 @@ class Client:
         while True:  # assumption: a draw of 0 or >= n is discarded and drawn again
             d = int.from_bytes(self.rng(32), "big")
             if 1 <= d < P256_N:
+                self.eph_scalar = d.to_bytes(32, "big")  # for --keylog only
                 return ec.derive_private_key(d, ec.SECP256R1())
 
     def send_client_hello(self):
@@ -663,12 +666,30 @@ class Client:
         self.sid_hash = sid_hash
         self.nonce_s = nonce_s
         self.SH = SH
-        # keep for --selftest comparison only
+        # kept for --selftest's comparison and --keylog only
         self.schedule = dict(Z=Z, ES=ES, HS=HS, TH1=TH1, c_hs=c_hs, s_hs=s_hs, TH2=TH2,
                              c_confirm=self.c_confirm, TH3=TH3, s_ack=self.s_ack, MS=MS,
                              c_ap=self.c_ap, s_ap=self.s_ap)
         self.log("SERVER_HELLO verified (s_confirm ok%s)"
                  % (", sid_hash ok" if self.expect_server_id else ""))
+
+    def secrets(self):
+        """Every secret of this session as (name, bytes): the ephemeral
+        scalar, the schedule, each direction's secrets, keys and IVs (after
+        KEY_UPDATE too).  For tests that look for them where they must not
+        be (--keylog); never for anything else."""
+        out = [("client ephemeral scalar", self.eph_scalar)] if hasattr(self, "eph_scalar") else []
+        for k, v in getattr(self, "schedule", {}).items():
+            if not k.startswith("TH"):  # transcript hashes are public
+                out.append((k, v))
+            if k in ("c_hs", "s_hs"):  # the handshake records' keys
+                out += [(k + " key", traffic_key(v)), (k + " iv", traffic_iv(v))]
+        for name, d in (("send", getattr(self, "send_dir", None)),
+                        ("recv", getattr(self, "recv_dir", None))):
+            for i, (sec, key, iv) in enumerate(d.history if d is not None else []):
+                out += [("%s secret %d" % (name, i), sec), ("%s key %d" % (name, i), key),
+                        ("%s iv %d" % (name, i), iv)]
+        return out
 
     def send_auth(self):
         p = {"proof": base64.b64encode(self.c_confirm).decode("ascii"),
@@ -1175,6 +1196,9 @@ def main(argv=None):
     ap.add_argument("--command-json", help='a COMMAND payload, e.g. {"name":"status","args":{}}')
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per network wait")
     ap.add_argument("--verbose", "-v", action="store_true")
+    ap.add_argument("--keylog", metavar="FILE",
+                    help="TESTS ONLY: write every secret of the session to FILE (mode 600), "
+                         "one 'name hex' per line, so a test can look for them in logs")
     ap.add_argument("--selftest", action="store_true")
     ap.add_argument("--vectors", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                      "..", "vectors", "handshake.json"))
@@ -1235,6 +1259,11 @@ def main(argv=None):
             step = "bye"
             if c.state == "ESTABLISHED":
                 c.bye()
+            if a.keylog:
+                fd = os.open(a.keylog, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    for name, v in c.secrets():
+                        f.write("%s %s\n" % (name.replace(" ", "_"), v.hex()))
             if c.violations:
                 return fail("session", "server deviated from the protocol: " + "; ".join(c.violations))
             print("OK")
