@@ -10,11 +10,15 @@ JSON rules are implemented here from the text.
 Usage:
   ppcp_client.py --host 127.0.0.1 --port N --psk-file FILE [--server-id ID]
                  [--tcp-ping] [--key-update]
-                 [--command-json '{"name":"status","args":{}}']
+                 [--command-json '{"name":"status","args":{}}'] [--keylog FILE]
   ppcp_client.py --selftest [--vectors tests/vectors/handshake.json]
 
 Exit status 0 on success; on failure one line "ppcp_client: FAILED at <step>:
 <reason>" on stderr and exit status 1.
+
+--keylog FILE writes every secret of the session to FILE, for tests that
+look for them where they must not be (t_log_hygiene.sh); never use it on a
+session that matters.
 
 Section numbers (§n) refer to docs/PROTOCOL.md.
 """
