@@ -172,8 +172,10 @@ if [ -s "$KEYLOG" ]; then
 	printf 'debug key %s\n' "$(python3 -c 'import base64, sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())' "$sk")" >"$TMP/control/a.log"
 	printf 'debug nonce %s\n' "$(printf '%s' "${iv:4:16}" | tr a-f A-F)" >"$TMP/control/b.log"
 	scan "$TMP/control" >"$TMP/control.out" || true
-	check "control: the scan finds a handshake key in base64 and 8 bytes of an IV in upper-case hex" \
-		test "$(grep -c '^FOUND' "$TMP/control.out")" -ge 2 -a -n "$sk" -a -n "$iv"
+	check "control: the scan finds a handshake key in base64" \
+		grep -q "^FOUND s_hs_key base64 in .*/a\.log$" "$TMP/control.out"
+	check "control: the scan finds 8 bytes of an IV in upper-case hex" \
+		grep -q "^FOUND recv_iv_0 bytes 2-9 (HEX) in .*/b\.log$" "$TMP/control.out"
 fi
 
 # -- core dumps: not dumpable, no core file --------------------------------------------
