@@ -12,7 +12,9 @@
 #     (to a file, a directory, /dev/zero, /proc/self/mem), symlinks that stay
 #     inside; a directory, a FIFO (no hang), a device node; not found;
 #   - listings, in several chunks; max-transfers; cancel; a file that grows
-#     or shrinks during a get (ERROR changed); heartbeats during a slow get;
+#     or shrinks during a get (ERROR changed); the checksum cache (only
+#     settled files, a rewrite at the same size and mtime is hashed again);
+#     heartbeats during a slow get;
 #   - uploads refused without allow-put; uploads of every size, 64 MiB timed,
 #     modes, mkdir, escapes, targets that are not regular files,
 #     max-file-size, a wrong sha256; bad data in JSON (ERROR, the session
@@ -307,6 +309,55 @@ for how in grows shrinks; do
 	fi
 	rm -f "$ROOT/vary-$how"
 done
+
+# The checksum cache: a file's checksum is remembered only once its last
+# change (ctime) is a second old, so that a rewrite in the same kernel tick
+# cannot match a stale entry; a rewrite at the same size with its mtime put
+# back changes the ctime and is hashed again: the download is right.
+# cached_get HOW - a get of 'cached'; its bytes must be those of
+# $TMP/cached.want and the daemon must log "checksum HOW" (a regex) for it;
+# the log line's text in CACHED_HOW.
+cached_get() {
+	local n0 n1 re="get 'cached' \(transfer [0-9a-f]+\): checksum ($1)"
+	n0=$(grep -Ec "$re" "$LOG" || true)
+	run tc get cached "$TMP/dl"
+	n1=$(grep -Ec "$re" "$LOG" || true)
+	CACHED_HOW=$(grep -E "get 'cached' \(transfer [0-9a-f]+\): checksum " "$LOG" | tail -n1 | sed 's/.*: checksum //')
+	check "checksum cache: a get, byte-identical, checksum $CACHED_HOW" \
+		test "$RC" -eq 0 -a "$n1" -eq $((n0 + 1)) -a -f "$TMP/dl"
+	cmp -s "$TMP/cached.want" "$TMP/dl" || fail "checksum cache: the download differs from the file"
+}
+# fresh_get - a get of a file changed just now: not remembered, unless this
+# machine was so slow that a second went by first (then said, not failed).
+fresh_get() {
+	local t0
+	t0=$(date +%s%N)
+	cached_get "computed, (not remembered|and remembered)"
+	if [ $((($(date +%s%N) - t0) / 1000000)) -lt 900 ]; then
+		check "checksum cache: a file changed less than a second ago is not remembered" \
+			test "${CACHED_HOW#computed, not remembered}" != "$CACHED_HOW"
+	else
+		echo "NOTE: the get took a second or more: whether its checksum was remembered is not judged"
+	fi
+}
+head -c 70000 /dev/urandom >"$TMP/cached.want"
+cp "$TMP/cached.want" "$ROOT/cached"
+fresh_get
+# Until the last change is more than a second old (bounded: 5 s).
+for _ in $(seq 1 50); do
+	[ $(($(date +%s) - $(stat -c %Z "$ROOT/cached"))) -ge 2 ] && break
+	sleep 0.1
+done
+cached_get "computed, and remembered|from the cache"
+cached_get "from the cache"
+mt=$(stat -c %y "$ROOT/cached")
+head -c 70000 /dev/urandom >"$TMP/cached.want"
+cp "$TMP/cached.want" "$ROOT/cached"
+touch -d "$mt" "$ROOT/cached"
+check "checksum cache: the rewritten file has the same size and mtime" \
+	test "$(stat -c '%s %y' "$ROOT/cached")" = "70000 $mt"
+fresh_get
+rm -f "$ROOT/cached" "$TMP/cached.want"
 
 # Heartbeats flow during a transfer (§8.2): ours are answered between chunks.
 run tc get --binary --rate 24000000 --hb-ms 200 big "$TMP/dl"

@@ -19,7 +19,8 @@
  * The one structure they share is the checksum cache, under a mutex.
  *
  * Download: prepare (open, fstat, SHA-256 of the whole file, from a small
- * cache keyed by dev, ino, size, mtime and ctime) -> head -> batches of up
+ * cache keyed by dev, ino, size, mtime and ctime, holding only files whose
+ * ctime was a second old when hashed) -> head -> batches of up
  * to FX_READ_CHUNKS chunks, each batch sent as soon as it is read.  A batch
  * is read only while the session's output waiting for the peer plus the
  * batches being read stay below PD_FILE_WINDOW; server.c kicks the
@@ -76,6 +77,7 @@ enum {
 	FX_HASH_BUF = 1024 * 1024,
 	FX_HASH_TRIES = 3,            /* a file that changes while it is hashed */
 	FX_CACHE = 64,                /* checksums remembered */
+	FX_CACHE_SETTLE_MS = 1000,    /* only of files unchanged for this long */
 	FX_LIST_MAX = 1000,           /* entries per FILE_CHUNK (§9.4) */
 	FX_LIST_ENTRY_JSON = 80,      /* an entry's JSON besides its name */
 	FX_GRAVE = 64,                /* ended transfers remembered per session */
@@ -93,6 +95,9 @@ enum {
 #define FX_TMP_SUFFIX_LEN (sizeof(FX_TMP_SUFFIX) - 1)
 
 #define INVALID "invalid-message"
+
+/* Where a download's checksum came from (logged at debug level). */
+enum { FX_SHA_HASHED, FX_SHA_CACHED, FX_SHA_HASHED_CACHED };
 
 struct fx_cache_ent {
 	int used;
@@ -177,6 +182,7 @@ struct pd_xfer {
 	uint8_t *buf;
 	size_t want, buflen;
 	int changed;
+	int sha_how; /* FX_SHA_* */
 
 	/* put */
 	uint64_t held, next_off, wpos;
@@ -371,6 +377,24 @@ static int fx_cache_get(struct pd_files *fs, const struct stat *st, uint8_t sha[
 	}
 	uv_mutex_unlock(&fs->lock);
 	return hit;
+}
+
+/* 1 when the file's last change (ctime) is at least FX_CACHE_SETTLE_MS
+ * old.  Only such checksums are remembered: with timestamps as coarse as
+ * a kernel tick, a file written again in the tick of its hashing, at the
+ * same size, would keep its ctime and match a stale entry for good (every
+ * download failing its check); a change made now gets a ctime later than
+ * one a second old ("racily clean", as git's index says). */
+static int fx_cache_settled(const struct stat *st)
+{
+	struct timespec now;
+	int64_t age_ms;
+
+	if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+		return 0;
+	age_ms = ((int64_t)now.tv_sec - (int64_t)st->st_ctim.tv_sec) * 1000 +
+		 ((int64_t)now.tv_nsec - (int64_t)st->st_ctim.tv_nsec) / 1000000;
+	return age_ms >= FX_CACHE_SETTLE_MS;
 }
 
 static void fx_cache_put(struct pd_files *fs, const struct stat *st,
@@ -623,8 +647,10 @@ static void fx_get_prepare(uv_work_t *w)
 	for (int tries = 0;; tries++) {
 		uint8_t sha[PPCP_HASH_LEN];
 
-		if (fx_cache_get(x->fs, &st, x->sha))
+		if (fx_cache_get(x->fs, &st, x->sha)) {
+			x->sha_how = FX_SHA_CACHED;
 			break;
+		}
 		if (h == NULL && ppcp_sha256_new(&h) != 0) {
 			fx_set_err(x, "internal-error", "SHA-256 failed on the server");
 			return;
@@ -643,7 +669,11 @@ static void fx_get_prepare(uv_work_t *w)
 		}
 		if (fx_same_version(&st, &st2)) {
 			memcpy(x->sha, sha, sizeof(sha));
-			fx_cache_put(x->fs, &st, sha);
+			x->sha_how = FX_SHA_HASHED;
+			if (fx_cache_settled(&st)) {
+				fx_cache_put(x->fs, &st, sha);
+				x->sha_how = FX_SHA_HASHED_CACHED;
+			}
 			break;
 		}
 		st = st2;
@@ -829,6 +859,10 @@ static void fx_get_after_prepare(uv_work_t *w, int status)
 	}
 	for (int i = 0; i < PPCP_HASH_LEN; i++)
 		snprintf(hex + 2 * i, 3, "%02x", x->sha[i]);
+	pd_debug("session %s: get '%s' (transfer %s): checksum %s", pd_session_name(s), x->logpath, x->id,
+		 x->sha_how == FX_SHA_CACHED	      ? "from the cache"
+		 : x->sha_how == FX_SHA_HASHED_CACHED ? "computed, and remembered"
+						      : "computed, not remembered (changed less than 1 s ago)");
 	p = json_pack("{s:I,s:s,s:I,s:I,s:I,s:b}", "size", (json_int_t)x->size, "sha256", hex,
 		      "mtime", (json_int_t)x->mtime.tv_sec, "offset", (json_int_t)x->pos, "length",
 		      (json_int_t)(x->end - x->pos), "binary", x->binary);
