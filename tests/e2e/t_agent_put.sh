@@ -9,7 +9,8 @@
 #  1. 8 MiB, byte-identical; again (nothing left: the same file is sent
 #     whole again and replaces it); -p creates missing directories
 #  2. outside the agent's root, an agent without --allow-put, no such
-#     agent, @all, a directory without support for -r: refused, one line
+#     agent, @all: refused, one line; put -r of a tree (a link skipped), to
+#     a new name, to an agent that refuses, to no agent (stops at once)
 #  3. the agent stopped (SIGSTOP) in the middle of a 96 MiB upload: the
 #     controller stops reading the CLI instead of queueing the file (its
 #     VmHWM grows by less than 64 MiB); SIGCONT, the upload completes
@@ -95,7 +96,39 @@ refused "an agent without --allow-put" "agent refused.*allow-put" small @ro1:x
 [ -z "$(ls -A ro)" ] && ok "and nothing was written there" || fail "a file in a read-only agent's root"
 refused "no such agent" "no agent 'nobody' is connected" small @nobody:x
 refused "@all" "does not name one agent" small @all:x
-refused "a directory (-r is not supported through the controller)" "one by one" -r ctl @pu1:d
+# put -r through the controller: one request per file, the tree's shape
+# kept, a symbolic link skipped (and said), the rest byte-identical.
+mkdir -p tree/sub/deeper
+head -c 300000 /dev/urandom >tree/one
+: >tree/empty
+head -c 70000 /dev/urandom >tree/sub/two
+head -c 5 /dev/urandom >tree/sub/deeper/three
+ln -s one tree/link
+p -r tree @pu1:copies/ >out 2>err && rc=0 || rc=$?
+same=1
+for f in one empty sub/two sub/deeper/three; do cmp -s "tree/$f" "root/copies/tree/$f" || same=0; done
+if [ "$rc" = 0 ] && [ "$same" = 1 ] && [ ! -e root/copies/tree/link ] &&
+	grep -q "tree/link is not a regular file" err && grep -q "4 files copied, 0 failed, 1 skipped" err; then
+	ok "put -r tree @pu1:copies/: 4 files byte-identical under copies/tree, the symbolic link skipped and counted (exit 0, as a direct put -r)"
+else
+	fail "put -r through the controller (rc $rc)"
+	show err "$TMP/d.log"
+fi
+rm tree/link
+p -r tree @pu1:named >out 2>err && rc=0 || rc=$?
+[ "$rc" = 0 ] && cmp -s tree/sub/deeper/three root/named/sub/deeper/three && [ ! -s err ] &&
+	ok "put -r tree @pu1:named: the copy is named 'named', exit 0, nothing on stderr" ||
+	{ fail "put -r to a new name (rc $rc)"; show err; }
+# A tree to an agent that refuses uploads: every file refused and counted.
+p -r tree @ro1:x >out 2>err && rc=0 || rc=$?
+[ "$rc" = 255 ] && grep -q "0 files copied, 4 failed, 0 skipped" err && [ -z "$(ls -A ro)" ] &&
+	ok "put -r to an agent without --allow-put: each file refused, counted, nothing written" ||
+	{ fail "put -r refused (rc $rc)"; show err; }
+# No such agent: the relay fails at the first file and the copy stops there.
+p -r tree @nobody:x >out 2>err && rc=0 || rc=$?
+[ "$rc" = 255 ] && grep -q "no agent 'nobody' is connected" err && grep -q "0 files copied, 1 failed" err &&
+	ok "put -r to an agent that is not connected: stops after the first file ($(tail -n1 err))" ||
+	{ fail "put -r to no agent (rc $rc)"; show err; }
 
 # A data line of the wrong shape on the control socket: the controller
 # answers {"error": ...} and ends the request; nothing appears at the agent.

@@ -87,6 +87,7 @@ struct putrun {
 	unsigned copied, failed, skipped;
 	const char *owner; /* "server", or "agent" for @CLIENT_ID */
 	const char *agent; /* @CLIENT_ID: the agent's id */
+	int ctl_down;      /* @CLIENT_ID: the controller or the agent is gone */
 };
 
 static void ul_failf(struct ul *u, enum ul_fail kind, const char *fmt, ...)
@@ -599,6 +600,7 @@ static int ul_run_ctl(struct putrun *r, struct ul *u, const char *target)
 	req = json_pack("{s:s,s:s,s:o}", "op", "file", "target", r->agent, "p", p);
 	if (req == NULL || ctl_open(r->cli, req, &f) != 0) {
 		json_decref(req);
+		r->ctl_down = 1;
 		return CLI_EXIT_FAIL; /* ctl_open said why */
 	}
 	json_decref(req);
@@ -692,6 +694,9 @@ done:
 			(unsigned long long)u->size);
 		return 128 + r->sig;
 	}
+	/* Not this file's answer but the relay's end: the next file of a
+	 * tree would meet the same. */
+	r->ctl_down = 1;
 	cli_err(r->cli, "put %s %s:%s: %s; run the same command again to resume", u->lpath, target,
 		u->rpath, cp.why[0] != '\0' ? cp.why : "the relay ended");
 	return CLI_EXIT_FAIL;
@@ -710,7 +715,7 @@ static int put_one(struct putrun *r, const char *target, const char *lpath, cons
 	u.fd = -1;
 	code = ul_prepare(r, &u, nofollow);
 	if (code == 0)
-		code = ul_run(r, &u, target);
+		code = r->agent != NULL ? ul_run_ctl(r, &u, target) : ul_run(r, &u, target);
 	if (u.fd >= 0)
 		close(u.fd);
 	if (code == 0)
@@ -777,12 +782,33 @@ static int put_tree(struct putrun *r, const char *target, const char *ldir, cons
 		}
 		if (code != 0) {
 			worst = CLI_EXIT_FAIL;
-			if (r->s.over)
+			if (r->s.over || r->ctl_down)
 				break;
 		}
 	}
 	closedir(dir);
 	return worst;
+}
+
+/* put -r DIR TARGET:DEST/ copies into DEST/DIR; TARGET:DEST names the copy
+ * (rpath is DEST, or DEST/DIR when DEST ended in '/').  Prints the count. */
+static int put_dir(struct putrun *r, const char *target, const char *lpath, const char *rpath)
+{
+	char rdir[XFER_MAX_PATH + 1];
+	size_t plen;
+	int code;
+
+	snprintf(rdir, sizeof(rdir), "%s", rpath);
+	plen = strlen(rdir);
+	while (plen > 1 && rdir[plen - 1] == '/')
+		rdir[--plen] = '\0';
+	code = put_tree(r, target, lpath, rdir, 0);
+	if (code == CLI_EXIT_FAIL || r->skipped > 0)
+		cli_warn(r->cli, "%u files copied, %u failed, %u skipped", r->copied, r->failed,
+			 r->skipped);
+	else if (code == 0)
+		cli_info(r->cli, 1, "%u files copied", r->copied);
+	return code;
 }
 
 /* ---- the subcommand ------------------------------------------------------------- */
@@ -826,7 +852,7 @@ static const struct option put_longopts[] = {
 
 static const char put_synopsis[] =
 	"put [-p] [-r] [--no-binary] [--limit-rate RATE] LOCAL TARGET:PATH\n"
-	"       ppcp put [-p] [--limit-rate RATE] [--control PATH] LOCAL @CLIENT_ID:PATH   (on a "
+	"       ppcp put [-p] [-r] [--limit-rate RATE] [--control PATH] LOCAL @CLIENT_ID:PATH   (on a "
 	"controller)";
 
 int cmd_put(struct cli *cli, int argc, char **argv)
@@ -878,13 +904,9 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 
-	if (target[0] == '@' && (S_ISDIR(st.st_mode) || target[1] == '\0' ||
-				 strcmp(target, "@all") == 0 || strlen(target + 1) > PPCP_ID_MAX)) {
-		cli_err(cli, S_ISDIR(st.st_mode)
-				     ? "put: -r through the controller (@CLIENT_ID) is not supported: "
-				       "put the files one by one"
-				     : "put: '%s' does not name one agent: give @CLIENT_ID ('ppcp agents' "
-				       "lists them)",
+	if (target[0] == '@' && (target[1] == '\0' || strcmp(target, "@all") == 0 ||
+				 strlen(target + 1) > PPCP_ID_MAX)) {
+		cli_err(cli, "put: '%s' does not name one agent: give @CLIENT_ID ('ppcp agents' lists them)",
 			target);
 		return CLI_EXIT_FAIL;
 	}
@@ -927,7 +949,9 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 			goto out;
 		}
 		pace_start(&r->pace, r->rate, cli_now_ms());
-		code = ul_run_ctl(r, &pre, target);
+		/* One request through the controller per file. */
+		code = S_ISDIR(st.st_mode) ? put_dir(r, target, lpath, rpath)
+					   : ul_run_ctl(r, &pre, target);
 		goto out;
 	}
 	if (resolve_connect(cli, target, &r->s) != 0) {
@@ -956,23 +980,10 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 	}
 	pace_start(&r->pace, r->rate, cli_now_ms());
 
-	if (S_ISDIR(st.st_mode)) {
-		char rdir[XFER_MAX_PATH + 1];
-
-		/* put -r DIR ID:DEST/ copies into DEST/DIR; ID:DEST names the copy. */
-		snprintf(rdir, sizeof(rdir), "%s", rpath);
-		plen = strlen(rdir);
-		while (plen > 1 && rdir[plen - 1] == '/')
-			rdir[--plen] = '\0';
-		code = put_tree(r, target, lpath, rdir, 0);
-		if (code == CLI_EXIT_FAIL || r->skipped > 0)
-			cli_warn(cli, "%u files copied, %u failed, %u skipped", r->copied, r->failed,
-				 r->skipped);
-		else if (code == 0)
-			cli_info(cli, 1, "%u files copied", r->copied);
-	} else {
+	if (S_ISDIR(st.st_mode))
+		code = put_dir(r, target, lpath, rpath);
+	else
 		code = ul_run(r, &pre, target);
-	}
 	if (code > 128 && code < CLI_EXIT_FAIL) {
 		struct sess *v[1] = { &r->s };
 		struct sess_loop L;
