@@ -379,21 +379,18 @@ static int fx_cache_get(struct pd_files *fs, const struct stat *st, uint8_t sha[
 	return hit;
 }
 
-/* 1 when the file's last change (ctime) is at least FX_CACHE_SETTLE_MS
- * old.  Only such checksums are remembered: with timestamps as coarse as
- * a kernel tick, a file written again in the tick of its hashing, at the
- * same size, would keep its ctime and match a stale entry for good (every
- * download failing its check); a change made now gets a ctime later than
- * one a second old ("racily clean", as git's index says). */
-static int fx_cache_settled(const struct stat *st)
+/* 1 when the file's last change (ctime) was at least FX_CACHE_SETTLE_MS
+ * old at `at`, the moment st was taken, before hashing.  Only such
+ * checksums are remembered: with timestamps as coarse as a kernel tick, a
+ * file written again in the tick of its last change, at the same size,
+ * keeps its ctime and would match a stale entry for good (every download
+ * failing its check); any change made after `at` gets a ctime later than
+ * one that was a second old then ("racily clean", as git's index says). */
+static int fx_cache_settled(const struct stat *st, const struct timespec *at)
 {
-	struct timespec now;
-	int64_t age_ms;
+	int64_t age_ms = ((int64_t)at->tv_sec - (int64_t)st->st_ctim.tv_sec) * 1000 +
+			 ((int64_t)at->tv_nsec - (int64_t)st->st_ctim.tv_nsec) / 1000000;
 
-	if (clock_gettime(CLOCK_REALTIME, &now) != 0)
-		return 0;
-	age_ms = ((int64_t)now.tv_sec - (int64_t)st->st_ctim.tv_sec) * 1000 +
-		 ((int64_t)now.tv_nsec - (int64_t)st->st_ctim.tv_nsec) / 1000000;
 	return age_ms >= FX_CACHE_SETTLE_MS;
 }
 
@@ -627,6 +624,7 @@ static void fx_get_prepare(uv_work_t *w)
 {
 	struct pd_xfer *x = w->data;
 	struct stat st, st2;
+	struct timespec at = { 0, 0 }; /* when st was taken (0: never settled) */
 	ppcp_sha256 *h = NULL;
 
 	x->fd = fx_openat2(x->fs->root_fd, x->path, O_RDONLY | O_NONBLOCK);
@@ -638,6 +636,7 @@ static void fx_get_prepare(uv_work_t *w)
 		fx_set_errno(x, errno, "examining");
 		return;
 	}
+	(void)clock_gettime(CLOCK_REALTIME, &at);
 	/* PROTOCOL.md §9.1: judged on the opened file. */
 	if (!S_ISREG(st.st_mode)) {
 		fx_set_err(x, "not-regular", "'%.200s' is %s: only regular files are served",
@@ -670,13 +669,14 @@ static void fx_get_prepare(uv_work_t *w)
 		if (fx_same_version(&st, &st2)) {
 			memcpy(x->sha, sha, sizeof(sha));
 			x->sha_how = FX_SHA_HASHED;
-			if (fx_cache_settled(&st)) {
+			if (fx_cache_settled(&st, &at)) {
 				fx_cache_put(x->fs, &st, sha);
 				x->sha_how = FX_SHA_HASHED_CACHED;
 			}
 			break;
 		}
 		st = st2;
+		(void)clock_gettime(CLOCK_REALTIME, &at);
 		if (tries + 1 >= FX_HASH_TRIES) {
 			fx_set_err(x, "changed",
 				   "'%.200s' kept changing while its checksum was computed: try again when it is stable",
