@@ -17,9 +17,9 @@
 #          the local file's close failing and connect() failing.
 #   ppcpd: socket reads, socket writes, file reads (get), file writes (put,
 #          and a disk that stays full), fsync and rename (put), open (get,
-#          put, exec), openat2 (get, put), accept and close (get, put),
-#          one daemon per N;
-#          socket() at start-up.
+#          put, exec), openat2 (get, put), accept, close (get, put), and
+#          socketpair, pipe2 and fork (exec), one daemon per N; socket() at
+#          start-up.  Faults fire in the program itself, not in its forks.
 #
 # Environment: PPCP, PPCPD, FAILIO (the preload library).  Loopback only.
 set -euo pipefail
