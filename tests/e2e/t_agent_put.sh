@@ -96,6 +96,7 @@ refused "an agent without --allow-put" "agent refused.*allow-put" small @ro1:x
 [ -z "$(ls -A ro)" ] && ok "and nothing was written there" || fail "a file in a read-only agent's root"
 refused "no such agent" "no agent 'nobody' is connected" small @nobody:x
 refused "@all" "does not name one agent" small @all:x
+refused "an agent id that is not UTF-8" "not valid UTF-8" small @$'\xff':x
 # put -r through the controller: one request per file, the tree's shape
 # kept, a symbolic link skipped (and said), the rest byte-identical.
 mkdir -p tree/sub/deeper

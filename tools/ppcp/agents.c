@@ -41,6 +41,11 @@ int ctl_open(const struct cli *cli, const json_t *req, FILE **out)
 	char *text;
 	int fd;
 
+	if (req == NULL) {
+		/* json_pack refused a string of the command line. */
+		cli_err(cli, "a @CLIENT_ID or a path on the command line is not valid UTF-8: check it");
+		return -1;
+	}
 	if (ctl_path_opt != NULL)
 		snprintf(path, sizeof(path), "%s", ctl_path_opt);
 	else if (env != NULL && env[0] != '\0')

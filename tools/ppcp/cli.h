@@ -258,7 +258,7 @@ int cmd_agents(struct cli *cli, int argc, char **argv);
 /* --control PATH (else $PPCP_CONTROL, else the default for --port). */
 void ctl_set_path(const char *path);
 /* Connect and send one request; *out reads the answer.  0, or -1 after
- * printing why. */
+ * printing why (req NULL: a json_pack of command-line strings failed). */
 int ctl_open(const struct cli *cli, const json_t *req, FILE **out);
 /* The next JSON line of the answer, NULL at its end. */
 json_t *ctl_read(FILE *f);

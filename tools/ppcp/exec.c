@@ -594,7 +594,7 @@ static int run_agents(struct xrun *r)
 
 	req = json_pack("{s:s,s:s,s:O}", "op", "command", "target", all ? "*" : name, "p",
 			r->payload);
-	if (req == NULL || ctl_open(cli, req, &f) != 0) {
+	if (ctl_open(cli, req, &f) != 0) {
 		json_decref(req);
 		return CLI_EXIT_FAIL;
 	}

@@ -908,7 +908,7 @@ static void ctl_tp_run(struct getrun *g, struct dl *d, json_t *p)
 	g->llen = 0;
 	snprintf(d->id, sizeof(d->id), "relayed"); /* the controller picks the real one */
 	req = json_pack("{s:s,s:s,s:O}", "op", "file", "target", g->agent, "p", p);
-	if (req == NULL || ctl_open(g->cli, req, &f) != 0) {
+	if (ctl_open(g->cli, req, &f) != 0) {
 		json_decref(req);
 		g->ctl_said = 1; /* ctl_open printed why */
 		ctl_tp_end(g, "the controller's control socket cannot be used");

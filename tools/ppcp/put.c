@@ -598,7 +598,7 @@ static int ul_run_ctl(struct putrun *r, struct ul *u, const char *target)
 		return CLI_EXIT_FAIL;
 	}
 	req = json_pack("{s:s,s:s,s:o}", "op", "file", "target", r->agent, "p", p);
-	if (req == NULL || ctl_open(r->cli, req, &f) != 0) {
+	if (ctl_open(r->cli, req, &f) != 0) {
 		json_decref(req);
 		r->ctl_down = 1;
 		return CLI_EXIT_FAIL; /* ctl_open said why */
@@ -752,6 +752,17 @@ static int put_tree(struct putrun *r, const char *target, const char *ldir, cons
 		struct stat st;
 		int code;
 
+		/* Ctrl-C between two files: no request for the next one. */
+		if (cli_signal != 0 && r->sig == 0) {
+			r->sig = cli_signal;
+			cli_signal = 0;
+			cli_err(cli, "put: interrupted in %s; run the same command again to copy the rest",
+				ldir);
+		}
+		if (r->sig != 0) {
+			worst = 128 + r->sig;
+			break;
+		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if ((size_t)snprintf(l, sizeof(l), "%s/%s", ldir, de->d_name) >= sizeof(l) ||
