@@ -22,40 +22,20 @@ set -euo pipefail
 
 # TMP, PIDS (killed on exit), ok, fail, show
 . "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/agent_lib.sh" # start_controller, start_agent, wait_agent
 
 cd "$TMP"
 "$PPCP" keygen "$TMP/psk" >/dev/null
-CTL=$TMP/ctl/control.sock
-mkdir -m 700 "$TMP/ctl" "$TMP/root" "$TMP/dl"
+mkdir -m 700 "$TMP/root" "$TMP/dl"
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$TMP/root/file"
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$TMP/root/big"
 echo secret >"$TMP/outside"
 
-timeout 300 "$PPCPD" --psk-file "$TMP/psk" --listen 127.0.0.1:0 --server-id ctl-files \
-	--state-dir "$TMP" --accept-agents --control "$CTL" --log-level debug >"$TMP/d.log" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 1 300); do grep -q 'control socket' "$TMP/d.log" && break; sleep 0.1; done
-PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$TMP/d.log" | head -1)
-[ -n "$PORT" ] || { echo "controller did not start"; show "$TMP/d.log"; exit 1; }
-
-start_agent() { # start_agent LOG: sets APID
-	"$PPCP" agent --psk-file "$TMP/psk" --port "$PORT" --discover-addr 127.0.0.1 \
-		--server-id ctl-files --client-id fa1 --file-root "$TMP/root" >"$1" 2>&1 &
-	APID=$!
-	PIDS+=("$APID")
-}
-wait_agent() { # wait_agent SECONDS
-	local i
-	for i in $(seq 1 $(($1 * 5))); do
-		"$PPCP" agents --json --control "$CTL" 2>/dev/null | grep -q '"fa1"' && return 0
-		sleep 0.2
-	done
-	return 1
-}
+start_controller ctl-files --log-level debug
 g() { timeout 120 "$PPCP" get --control "$CTL" "$@"; }
 
-start_agent "$TMP/a1.log"
-wait_agent 10 || { echo "the agent did not connect"; show "$TMP/d.log" "$TMP/a1.log"; exit 1; }
+start_agent fa1 "$TMP/root" "$TMP/a1.log"
+wait_agent fa1 10 || { echo "the agent did not connect"; show "$TMP/d.log" "$TMP/a1.log"; exit 1; }
 
 # 1. 8 MiB, binary-data records, then base64
 g @fa1:file dl/file >out 2>err && rc=0 || rc=$?
@@ -113,8 +93,8 @@ if [ "$rc" = 255 ] && [ -e dl/big.part ] && [ ! -e dl/big ] && [ "${verified:-0}
 	grep -q 'lost its session' err && grep -q 'run the same command again to resume' err; then
 	ok "agent killed mid-transfer: exit 255, .part kept, the sidecar says ${verified} bytes verified"; else
 	fail "agent killed mid-transfer (rc $rc, verified ${verified:-})"; cat out err; ls -l dl; fi
-start_agent "$TMP/a2.log"
-wait_agent 15 || { fail "the agent did not come back"; show "$TMP/d.log" "$TMP/a2.log"; }
+start_agent fa1 "$TMP/root" "$TMP/a2.log"
+wait_agent fa1 15 || { fail "the agent did not come back"; show "$TMP/d.log" "$TMP/a2.log"; }
 g -v @fa1:big dl/big >out 2>err && rc=0 || rc=$?
 off=$(sed -n 's/.*resuming at \([0-9]*\) bytes.*/\1/p' err | head -1)
 if [ "$rc" = 0 ] && [ -n "$off" ] && [ "$off" -gt 0 ] && [ "$off" = "${verified:-}" ] && cmp -s root/big dl/big &&

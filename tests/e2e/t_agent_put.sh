@@ -24,40 +24,38 @@
 set -euo pipefail
 : "${PPCPD:?set PPCPD}" "${PPCP:?set PPCP}"
 . "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/agent_lib.sh" # start_controller, start_agent, wait_agent
 
 cd "$TMP"
 "$PPCP" keygen "$TMP/psk" >/dev/null
-CTL=$TMP/ctl/control.sock
-mkdir -m 700 "$TMP/ctl" "$TMP/root" "$TMP/ro"
+mkdir -m 700 "$TMP/root" "$TMP/ro"
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$TMP/small"
 head -c $((96 * 1024 * 1024)) /dev/urandom >"$TMP/big"
 
-timeout 300 "$PPCPD" --psk-file "$TMP/psk" --listen 127.0.0.1:0 --server-id ctl-put \
-	--state-dir "$TMP" --accept-agents --control "$CTL" --log-level info >"$TMP/d.log" 2>&1 &
-TPID=$!
-PIDS+=("$TPID")
-for _ in $(seq 1 300); do grep -q 'control socket' "$TMP/d.log" && break; sleep 0.1; done
-PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$TMP/d.log" | head -1)
-[ -n "$PORT" ] || { echo "controller did not start"; show "$TMP/d.log"; exit 1; }
-DPID=$(pgrep -P "$TPID" | head -1)
-PIDS+=("$DPID")
-
-start_agent() { # start_agent ID ROOT LOG [OPTIONS...]: sets APID
-	local id=$1 root=$2 log=$3
-	shift 3
-	"$PPCP" agent --psk-file "$TMP/psk" --port "$PORT" --discover-addr 127.0.0.1 \
-		--server-id ctl-put --client-id "$id" --file-root "$root" "$@" >"$log" 2>&1 &
-	APID=$!
-	PIDS+=("$APID")
-}
-wait_agent() { # wait_agent ID SECONDS
-	for _ in $(seq 1 $(($2 * 5))); do
-		"$PPCP" agents --json --control "$CTL" 2>/dev/null | grep -q "\"$1\"" && return 0
-		sleep 0.2
-	done
-	return 1
-}
+start_controller ctl-put --log-level info
 p() { timeout 120 "$PPCP" put --control "$CTL" "$@"; }
+# bg_put MIN [OPTIONS...] - `put [OPTIONS...] big @pu1:big` in the
+# background (BPID; output in $TMP/b.out and $TMP/b.err), returning once
+# the agent's temporary file is larger than MIN (find -size: +4M), or
+# after 15 s.
+bg_put() {
+	local min=$1
+	shift
+	timeout 120 "$PPCP" put --control "$CTL" "$@" big @pu1:big >"$TMP/b.out" 2>"$TMP/b.err" &
+	BPID=$!
+	PIDS+=("$BPID")
+	for _ in $(seq 1 750); do
+		[ -n "$(find root -maxdepth 1 -name '.big.ppcp-*.part' -size "$min" 2>/dev/null)" ] && break
+		sleep 0.02
+	done
+}
+# reap_put - wait for the put of bg_put: its exit status in rc.
+reap_put() {
+	set +e
+	wait "$BPID"
+	rc=$?
+	set -e
+}
 
 start_agent pu1 "$TMP/root" "$TMP/a1.log" --allow-put
 A1=$APID
@@ -165,21 +163,12 @@ fi
 # 3. The agent stops reading: the controller stops reading the CLI.
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$DPID/status"; }
 HWM0=$(hwm)
-timeout 120 "$PPCP" put --control "$CTL" big @pu1:big >"$TMP/b.out" 2>"$TMP/b.err" &
-BPID=$!
-PIDS+=("$BPID")
-for _ in $(seq 1 200); do
-	[ -n "$(find root -maxdepth 1 -name '.big.ppcp-*.part' -size +4M 2>/dev/null)" ] && break
-	sleep 0.02
-done
+bg_put +4M
 kill -STOP "$A1"
 sleep 3
 HWM1=$(hwm)
 kill -CONT "$A1"
-set +e
-wait "$BPID"
-rc=$?
-set -e
+reap_put
 echo "    controller VmHWM ${HWM0} kB before, ${HWM1} kB while the agent was stopped"
 if grep -q asan "/proc/$DPID/maps" 2>/dev/null; then
 	echo "    (sanitizer build: the memory bound is not asserted)"
@@ -193,18 +182,9 @@ fi
 rm -f root/big
 
 # 4. The agent killed in the middle; restarted, the put resumes.
-timeout 120 "$PPCP" put --control "$CTL" --limit-rate 24M big @pu1:big >"$TMP/b.out" 2>"$TMP/b.err" &
-BPID=$!
-PIDS+=("$BPID")
-for _ in $(seq 1 300); do
-	[ -n "$(find root -maxdepth 1 -name '.big.ppcp-*.part' -size +20M 2>/dev/null)" ] && break
-	sleep 0.05
-done
+bg_put +20M --limit-rate 24M
 kill -KILL "$A1"
-set +e
-wait "$BPID"
-rc=$?
-set -e
+reap_put
 if [ "$rc" = 255 ] && grep -q "run the same command again to resume" "$TMP/b.err" && [ ! -e root/big ]; then
 	ok "agent killed during put: exit 255, a hint to resume, no file under the final name"
 else
@@ -223,18 +203,9 @@ fi
 rm -f root/big
 
 # 5. Ctrl-C.
-timeout 120 "$PPCP" put --control "$CTL" --limit-rate 8M big @pu1:big >"$TMP/b.out" 2>"$TMP/b.err" &
-BPID=$!
-PIDS+=("$BPID")
-for _ in $(seq 1 300); do
-	[ -n "$(find root -maxdepth 1 -name '.big.ppcp-*.part' -size +4M 2>/dev/null)" ] && break
-	sleep 0.05
-done
+bg_put +4M --limit-rate 8M
 kill -INT "$BPID"
-set +e
-wait "$BPID"
-rc=$?
-set -e
+reap_put
 if [ "$rc" = 130 ] && grep -q "interrupted after .* run the same command again to resume" "$TMP/b.err" &&
 	[ ! -e root/big ]; then
 	ok "Ctrl-C: exit 130, a hint to resume, no file under the final name"

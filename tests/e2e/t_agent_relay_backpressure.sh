@@ -18,34 +18,17 @@
 set -euo pipefail
 : "${PPCPD:?set PPCPD}" "${PPCP:?set PPCP}"
 . "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/agent_lib.sh" # start_controller, start_agent, wait_agent
 
 cd "$TMP"
 "$PPCP" keygen "$TMP/psk" >/dev/null
-CTL=$TMP/ctl/control.sock
-mkdir -m 700 "$TMP/ctl" "$TMP/root" "$TMP/dl"
+mkdir -m 700 "$TMP/root" "$TMP/dl"
 SIZE=$((96 * 1024 * 1024))
 head -c "$SIZE" /dev/urandom >"$TMP/root/big"
 
-timeout 300 "$PPCPD" --psk-file "$TMP/psk" --listen 127.0.0.1:0 --server-id ctl-bp \
-	--state-dir "$TMP" --accept-agents --control "$CTL" --log-level info \
-	--idle-timeout 12000 --heartbeat 3000 >"$TMP/d.log" 2>&1 &
-TPID=$!
-PIDS+=("$TPID")
-for _ in $(seq 1 300); do grep -q 'control socket' "$TMP/d.log" && break; sleep 0.1; done
-PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$TMP/d.log" | head -1)
-[ -n "$PORT" ] || { echo "controller did not start"; show "$TMP/d.log"; exit 1; }
-DPID=$(pgrep -P "$TPID" | head -1)
-PIDS+=("$DPID")
-
-"$PPCP" agent --psk-file "$TMP/psk" --port "$PORT" --discover-addr 127.0.0.1 \
-	--server-id ctl-bp --client-id bp1 --file-root "$TMP/root" >"$TMP/a.log" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 1 50); do
-	"$PPCP" agents --json --control "$CTL" 2>/dev/null | grep -q '"bp1"' && break
-	sleep 0.2
-done
-"$PPCP" agents --json --control "$CTL" 2>/dev/null | grep -q '"bp1"' ||
-	{ fail "the agent did not connect"; show "$TMP/d.log" "$TMP/a.log"; finish; exit 1; }
+start_controller ctl-bp --log-level info --idle-timeout 12000 --heartbeat 3000
+start_agent bp1 "$TMP/root" "$TMP/a.log"
+wait_agent bp1 10 || { fail "the agent did not connect"; show "$TMP/d.log" "$TMP/a.log"; finish; exit 1; }
 
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$DPID/status"; }
 HWM0=$(hwm)
